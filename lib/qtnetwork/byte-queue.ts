@@ -1,0 +1,132 @@
+/**
+ * A FIFO of bytes kept as a list of received chunks (Qt's QRingBuffer plays this part).
+ * Reads slice chunks without copying when the bytes asked for lie in one chunk, and never
+ * concatenate more than what is asked for.
+ */
+export class ByteQueue {
+  private chunks: Buffer[] = [];
+  /** Offset of the first unread byte in chunks[0]. */
+  private head = 0;
+  private total = 0;
+
+  /** Bytes held. */
+  get size(): number {
+    return this.total;
+  }
+
+  /** Appends `chunk` (kept by reference: the caller must not modify it afterwards). */
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+  }
+
+  /** Puts `chunk` back in front, as the next bytes to be read. */
+  unshift(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.head > 0) {
+      this.chunks[0] = this.chunks[0].subarray(this.head);
+      this.head = 0;
+    }
+    this.chunks.unshift(chunk);
+    this.total += chunk.length;
+  }
+
+  /** Removes and returns up to `max` bytes. */
+  read(max: number): Buffer {
+    const out = this.peek(max);
+    this.skip(out.length);
+    return out;
+  }
+
+  /** Returns up to `max` bytes without removing them. */
+  peek(max: number): Buffer {
+    const n = Math.min(Math.max(0, Math.floor(max)), this.total);
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0];
+    if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    let offset = this.head;
+    for (const chunk of this.chunks) {
+      const take = Math.min(chunk.length - offset, n - copied);
+      chunk.copy(out, copied, offset, offset + take);
+      copied += take;
+      offset = 0;
+      if (copied === n) break;
+    }
+    return out;
+  }
+
+  /** Drops up to `n` bytes from the front; returns how many were dropped. */
+  skip(n: number): number {
+    let left = Math.min(Math.max(0, Math.floor(n)), this.total);
+    const dropped = left;
+    while (left > 0) {
+      const available = this.chunks[0].length - this.head;
+      if (available > left) {
+        this.head += left;
+        break;
+      }
+      left -= available;
+      this.chunks.shift();
+      this.head = 0;
+    }
+    this.total -= dropped;
+    return dropped;
+  }
+
+  /** Index of the first `byte` within the first `limit` bytes, or -1. */
+  indexOf(byte: number, limit: number = this.total): number {
+    const max = Math.min(limit, this.total);
+    let base = 0;
+    let offset = this.head;
+    for (const chunk of this.chunks) {
+      if (base >= max) break;
+      const end = Math.min(chunk.length, offset + (max - base));
+      const i = chunk.indexOf(byte, offset);
+      if (i >= 0 && i < end) return base + (i - offset);
+      base += chunk.length - offset;
+      offset = 0;
+    }
+    return -1;
+  }
+
+  /** Removes and returns every chunk, in order, without copying. */
+  takeAll(): Buffer[] {
+    const out = this.chunks;
+    if (out.length > 0 && this.head > 0) out[0] = out[0].subarray(this.head);
+    this.chunks = [];
+    this.head = 0;
+    this.total = 0;
+    return out;
+  }
+
+  /** Removes everything. */
+  clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.total = 0;
+  }
+
+  /** Moves up to `max` bytes from the front of this queue to the back of `target`. */
+  moveTo(target: ByteQueue, max: number): number {
+    let left = Math.min(max, this.total);
+    const moved = left;
+    while (left > 0) {
+      const chunk = this.chunks[0];
+      const available = chunk.length - this.head;
+      const take = Math.min(available, left);
+      target.push(chunk.subarray(this.head, this.head + take));
+      if (take === available) {
+        this.chunks.shift();
+        this.head = 0;
+      } else {
+        this.head += take;
+      }
+      left -= take;
+    }
+    this.total -= moved;
+    return moved;
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * nestjs-qt-transport/qtnetwork: a TypeScript port of Qt's socket classes, usable on its
+ * own (no Nest, no rxjs).
+ */
+export { Signal, type Slot, type SlotErrorHandler } from './signal.js';
+export { qInstallMessageHandler, qWarning, QtMsgType, type QtMessageHandler } from './qlogging.js';
+export {
+  SocketState,
+  SocketError,
+  SocketType,
+  NetworkLayerProtocol,
+  SocketOption,
+  BindFlag,
+  socketErrorName,
+} from './socket-enums.js';
+export { OpenModeFlag, type OpenMode } from './open-mode.js';
+export { QHostAddress, SpecialAddress, ConversionModeFlag } from './qhost-address.js';
+export { QIODevice, type WritableData } from './qiodevice.js';
+export { QAbstractSocket } from './qabstract-socket.js';
+export { QTcpSocket } from './qtcp-socket.js';
+export { QTcpServer } from './qtcp-server.js';
+export { type NativeSocketHandle } from './native-handle.js';
+export { ByteQueue } from './byte-queue.js';

@@ -1,0 +1,903 @@
+import * as dns from 'node:dns';
+import * as net from 'node:net';
+import * as os from 'node:os';
+
+import { ByteQueue } from './byte-queue.js';
+import {
+  ErrorText,
+  mapConnectError,
+  mapIoError,
+  type MappedError,
+} from './native-errors.js';
+import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
+import { OpenModeFlag, type OpenMode } from './open-mode.js';
+import { QHostAddress, SpecialAddress } from './qhost-address.js';
+import { QIODevice } from './qiodevice.js';
+import { qWarning } from './qlogging.js';
+import { Signal } from './signal.js';
+import {
+  BindFlag,
+  NetworkLayerProtocol,
+  SocketError,
+  SocketOption,
+  SocketState,
+  SocketType,
+} from './socket-enums.js';
+
+/** Qt's per-address connect timeout (QT_CONNECT_TIMEOUT), in ms. */
+const CONNECT_TIMEOUT_MS = 30000;
+
+type Settle = (value: boolean) => void;
+
+/**
+ * The base of Qt's sockets (QAbstractSocket), over Node's `net.Socket`: Qt's state
+ * machine, signal order, buffers, error codes and texts.
+ *
+ * Writes are buffered and handed to the operating system on the next tick (all writes
+ * made in one synchronous run go out together); `bytesWritten` reports what was handed
+ * over. Reads come from a buffer that `readBufferSize` bounds: when it is full the socket
+ * stops reading from the kernel until the application reads, so a fast peer is held back
+ * by TCP flow control rather than by memory.
+ *
+ * What Qt does by blocking, the `waitFor*` methods do with Promises, with Qt's timeout
+ * rules (-1 waits forever) and errors. Signals keep being emitted while a wait is pending.
+ */
+export abstract class QAbstractSocket extends QIODevice {
+  static readonly SocketState = SocketState;
+  static readonly SocketError = SocketError;
+  static readonly SocketType = SocketType;
+  static readonly SocketOption = SocketOption;
+  static readonly NetworkLayerProtocol = NetworkLayerProtocol;
+  static readonly BindFlag = BindFlag;
+
+  /** Emitted when the host name has been resolved and connecting starts. */
+  readonly hostFound = new Signal<[]>('hostFound');
+  /** Emitted when the connection is established. */
+  readonly connected = new Signal<[]>('connected');
+  /** Emitted when an established connection has closed (never after a failed connect). */
+  readonly disconnected = new Signal<[]>('disconnected');
+  /** Emitted on every state change, with the new state. */
+  readonly stateChanged = new Signal<[state: SocketState]>('stateChanged');
+  /** Emitted when an error occurs; `errorString()` describes it. */
+  readonly errorOccurred = new Signal<[error: SocketError]>('errorOccurred');
+
+  private socketState = SocketState.UnconnectedState;
+  private socketError = SocketError.UnknownSocketError;
+  private sock: net.Socket | null = null;
+  /** Bytes accepted by `write` and not yet handed to Node. */
+  private readonly writeQueue = new ByteQueue();
+  /** Bytes Node delivered beyond `readBufferSize`: at most one read's worth, never visible. */
+  private readonly held = new ByteQueue();
+  private readBufferMax = 0;
+  private flushScheduled = false;
+  private refillScheduled = false;
+  private emittingReadyRead = false;
+  private emittingBytesWritten = false;
+  private pendingClose = false;
+  private abortCalled = false;
+  private closeCalled = false;
+  /** Incremented on every connect attempt and reset, so late callbacks of old ones are ignored. */
+  private generation = 0;
+  private connectTimer: NodeJS.Timeout | null = null;
+  private addressesToTry: string[] = [];
+  private lastConnectError: MappedError | null = null;
+  private hostName = '';
+  private port = 0;
+  private peerNameText = '';
+  private localAddr = new QHostAddress();
+  private localPortNumber = 0;
+  private peerAddr = new QHostAddress();
+  private peerPortNumber = 0;
+  private boundAddress: QHostAddress | null = null;
+  private readonly options = new Map<SocketOption, number>();
+  private preferredProtocol = NetworkLayerProtocol.AnyIPProtocol;
+
+  protected constructor(private readonly type: SocketType) {
+    super();
+  }
+
+  // ---------------------------------------------------------------- connecting
+
+  /**
+   * Starts connecting to `host` (a name or an address) on `port`, opening the device in
+   * `mode`. Signals follow Qt's order: stateChanged(HostLookupState),
+   * stateChanged(ConnectingState), hostFound, stateChanged(ConnectedState), connected.
+   * A failure ends in stateChanged(UnconnectedState) then errorOccurred. Each address of a
+   * name is tried in turn, each for at most 30 s (Qt's connect timeout).
+   */
+  connectToHost(
+    host: string | QHostAddress,
+    port: number,
+    mode: OpenMode = OpenModeFlag.ReadWrite,
+    protocol: NetworkLayerProtocol = NetworkLayerProtocol.AnyIPProtocol,
+  ): void {
+    const hostName = host instanceof QHostAddress ? host.toString() : host;
+    const s = this.socketState;
+    if (
+      s === SocketState.ConnectedState ||
+      s === SocketState.ConnectingState ||
+      s === SocketState.ClosingState ||
+      s === SocketState.HostLookupState
+    ) {
+      qWarning(
+        `QAbstractSocket::connectToHost() called when already looking up or connecting/connected to "${hostName}"`,
+      );
+      this.setErrorAndEmit(SocketError.OperationError, ErrorText.ConnectInProgress);
+      return;
+    }
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`connectToHost: port must be an integer from 0 to 65535, got ${port}`);
+    }
+    this.resetSocketLayer();
+    this.writeQueue.clear();
+    this.held.clear();
+    this.hostName = hostName;
+    this.port = port;
+    this.preferredProtocol = protocol;
+    this.peerNameText = hostName;
+    this.peerAddr = new QHostAddress();
+    this.peerPortNumber = 0;
+    if (s !== SocketState.BoundState) {
+      this.localAddr = new QHostAddress();
+      this.localPortNumber = 0;
+    }
+    this.abortCalled = false;
+    this.closeCalled = false;
+    this.pendingClose = false;
+    this.socketError = SocketError.UnknownSocketError;
+    this.open(mode);
+
+    const generation = ++this.generation;
+    this.setState(SocketState.HostLookupState);
+    if (generation !== this.generation) return;
+
+    const literal = new QHostAddress(hostName);
+    if (!literal.isNull()) {
+      this.startConnecting([literal]);
+      return;
+    }
+    dns.lookup(hostName, { all: true }, (err, addresses) => {
+      if (generation !== this.generation || this.socketState !== SocketState.HostLookupState) return;
+      const found = err ? [] : addresses.map((a) => new QHostAddress(a.address));
+      this.startConnecting(found);
+    });
+  }
+
+  /**
+   * Closes the connection once pending writes are written: stateChanged(ClosingState),
+   * then (after the last `bytesWritten`) stateChanged(UnconnectedState),
+   * readChannelFinished and disconnected. Called while connecting, it closes as soon as
+   * the connection is up.
+   */
+  disconnectFromHost(): void {
+    const s = this.socketState;
+    if (s === SocketState.UnconnectedState) return;
+    if (!this.abortCalled && (s === SocketState.ConnectingState || s === SocketState.HostLookupState)) {
+      this.pendingClose = true;
+      return;
+    }
+    if (this.sock) this.sock.pause();
+    if (!this.abortCalled) {
+      if (s !== SocketState.ClosingState) {
+        this.setState(SocketState.ClosingState);
+        if (this.socketState !== SocketState.ClosingState) return;
+      }
+      if (this.sock && this.writesPending()) {
+        this.flushWrites();
+        return;
+      }
+    }
+    const previous = this.socketState;
+    this.resetSocketLayer();
+    this.socketState = SocketState.UnconnectedState;
+    this.stateChanged.emit(SocketState.UnconnectedState);
+    this.readChannelFinished.emit();
+    if (previous === SocketState.ConnectedState || previous === SocketState.ClosingState) {
+      this.disconnected.emit();
+    }
+    this.clearAddresses();
+    if (this.closeCalled) {
+      this.buffer.clear();
+      this.writeQueue.clear();
+    }
+  }
+
+  /**
+   * Drops unwritten data and closes at once (synchronously): aboutToClose,
+   * stateChanged(UnconnectedState), readChannelFinished, disconnected.
+   */
+  abort(): void {
+    this.writeQueue.clear();
+    if (this.socketState === SocketState.UnconnectedState) return;
+    this.abortCalled = true;
+    this.close();
+  }
+
+  /**
+   * Closes the device (aboutToClose; unread data is dropped) and then the connection, as
+   * `disconnectFromHost` does: pending writes are still written first.
+   */
+  override close(): void {
+    super.close();
+    if (this.socketState !== SocketState.UnconnectedState) {
+      this.closeCalled = true;
+      this.disconnectFromHost();
+    }
+    this.clearAddresses();
+  }
+
+  /**
+   * Hands buffered writes to the operating system now instead of on the next tick. True if
+   * anything was handed over.
+   */
+  flush(): boolean {
+    return this.flushWrites();
+  }
+
+  /**
+   * Binds the local end of the next connection to `address` and `port` (0 = any port) and
+   * enters BoundState. Node binds a TCP client socket only when it connects, so a port
+   * that is taken is reported by `connectToHost`, not here; an address that is not on this
+   * host is refused here, with SocketAddressNotAvailableError, as in Qt.
+   */
+  bind(
+    address: QHostAddress | SpecialAddress | string = SpecialAddress.Any,
+    port = 0,
+    _mode: number = BindFlag.DefaultForPlatform,
+  ): boolean {
+    if (this.socketState !== SocketState.UnconnectedState) {
+      qWarning('QAbstractSocket::bind() called on a socket that is not unconnected');
+      return false;
+    }
+    const addr = address instanceof QHostAddress ? address : new QHostAddress(address);
+    if (addr.isNull() || !isLocalAddress(addr)) {
+      this.setErrorAndEmit(SocketError.SocketAddressNotAvailableError, ErrorText.AddressNotAvailable);
+      return false;
+    }
+    this.boundAddress = addr;
+    this.localAddr = new QHostAddress(addr);
+    this.localPortNumber = port;
+    this.setState(SocketState.BoundState);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- state and errors
+
+  /** The current state. */
+  state(): SocketState {
+    return this.socketState;
+  }
+
+  /** The last error; UnknownSocketError when none occurred. */
+  error(): SocketError {
+    return this.socketError;
+  }
+
+  /** TcpSocket for QTcpSocket. */
+  socketType(): SocketType {
+    return this.type;
+  }
+
+  /** True while the socket has an operating-system socket that can be used. */
+  isValid(): boolean {
+    return this.sock !== null && !this.sock.destroyed;
+  }
+
+  /** The local address once connected (or bound); null address otherwise. */
+  localAddress(): QHostAddress {
+    return new QHostAddress(this.localAddr);
+  }
+
+  /** The local port once connected (or bound); 0 otherwise. */
+  localPort(): number {
+    return this.localPortNumber;
+  }
+
+  /** The peer's address while connected; null address otherwise. */
+  peerAddress(): QHostAddress {
+    return new QHostAddress(this.peerAddr);
+  }
+
+  /** The peer's port while connected; 0 otherwise. */
+  peerPort(): number {
+    return this.peerPortNumber;
+  }
+
+  /** The host name given to `connectToHost`; "" for accepted sockets and when unconnected. */
+  peerName(): string {
+    return this.peerNameText;
+  }
+
+  /**
+   * The operating-system descriptor, or -1 when there is none. Node reads it from its
+   * internal handle; on Windows it is always -1.
+   */
+  socketDescriptor(): number {
+    return nativeDescriptor(this.sock);
+  }
+
+  /**
+   * Adopts an existing connection: an accepted connection from QTcpServer's
+   * `incomingConnection`, or a descriptor number of a connected TCP socket (for example one
+   * inherited from a parent process). Enters `state` (default ConnectedState) and opens
+   * in `mode`. Returns false, with UnsupportedSocketOperationError, if it cannot be used.
+   */
+  setSocketDescriptor(
+    descriptor: number | NativeSocketHandle,
+    state: SocketState = SocketState.ConnectedState,
+    mode: OpenMode = OpenModeFlag.ReadWrite,
+  ): boolean {
+    this.resetSocketLayer();
+    let sock: net.Socket;
+    try {
+      sock =
+        typeof descriptor === 'number'
+          ? new net.Socket({ fd: descriptor, allowHalfOpen: true, readable: true, writable: true })
+          : descriptor;
+    } catch {
+      this.setError(SocketError.UnsupportedSocketOperationError, ErrorText.OperationNotSupported);
+      return false;
+    }
+    if (!this.acceptsNativeSocket(sock)) {
+      if (typeof descriptor === 'number') sock.destroy();
+      this.setError(SocketError.UnsupportedSocketOperationError, ErrorText.OperationNotSupported);
+      return false;
+    }
+    this.generation++;
+    this.socketError = SocketError.UnknownSocketError;
+    this.open(mode);
+    this.writeQueue.clear();
+    this.held.clear();
+    this.abortCalled = false;
+    this.closeCalled = false;
+    this.pendingClose = false;
+    this.peerNameText = '';
+    this.attach(sock);
+    this.fetchConnectionParameters();
+    if (this.socketState !== state) this.setState(state);
+    if (this.sock === sock) sock.resume();
+    return true;
+  }
+
+  // ---------------------------------------------------------------- reading and writing
+
+  /** Bytes written and not yet handed to the operating system (own buffer plus Node's). */
+  override bytesToWrite(): number {
+    return this.writeQueue.size + (this.sock ? this.sock.writableLength : 0);
+  }
+
+  /** The read buffer's limit in bytes; 0 means unbounded (the default). */
+  readBufferSize(): number {
+    return this.readBufferMax;
+  }
+
+  /**
+   * Limits the read buffer to `size` bytes (0 = unbounded). When the buffer is full the
+   * socket stops reading from the kernel, and resumes when the application reads or the
+   * limit grows; `bytesAvailable()` never exceeds a non-zero limit.
+   */
+  setReadBufferSize(size: number): void {
+    if (!Number.isInteger(size) || size < 0) {
+      throw new RangeError(`setReadBufferSize: size must be a non-negative integer, got ${size}`);
+    }
+    if (size === this.readBufferMax) return;
+    this.readBufferMax = size;
+    if (size !== 0 && this.buffer.size >= size) this.sock?.pause();
+    this.scheduleRefill();
+  }
+
+  /**
+   * Sets a socket option. LowDelayOption (TCP_NODELAY) and KeepAliveOption (SO_KEEPALIVE)
+   * apply while the socket has a connection (in Qt too, options set before connectToHost
+   * are ignored). Node cannot set TypeOfServiceOption or the buffer sizes on a TCP socket:
+   * those are ignored with a warning (see docs/qt-differences.md).
+   */
+  setSocketOption(option: SocketOption, value: number | boolean): void {
+    const sock = this.sock;
+    if (!sock) return;
+    const n = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+    switch (option) {
+      case SocketOption.LowDelayOption:
+        sock.setNoDelay(n !== 0);
+        this.options.set(option, n !== 0 ? 1 : 0);
+        break;
+      case SocketOption.KeepAliveOption:
+        sock.setKeepAlive(n !== 0);
+        this.options.set(option, n !== 0 ? 1 : 0);
+        break;
+      default:
+        qWarning(
+          `QAbstractSocket::setSocketOption: ${SocketOption[option] ?? option} is not supported by Node.js on this socket`,
+        );
+    }
+  }
+
+  /**
+   * The option's value; undefined when there is no connection (Qt's invalid QVariant);
+   * -1 for options Node cannot read (TypeOfService, buffer sizes, path MTU).
+   */
+  socketOption(option: SocketOption): number | undefined {
+    if (!this.sock) return undefined;
+    switch (option) {
+      case SocketOption.LowDelayOption:
+      case SocketOption.KeepAliveOption:
+        return this.options.get(option) ?? 0;
+      default:
+        return -1;
+    }
+  }
+
+  // ---------------------------------------------------------------- waiting
+
+  /**
+   * Resolves true once connected (at once if already), false if the attempt fails or
+   * `msecs` pass (-1 = no limit). On timeout the attempt is abandoned: SocketTimeoutError
+   * ("Socket operation timed out") and UnconnectedState, without errorOccurred (as Qt).
+   */
+  waitForConnected(msecs = 30000): Promise<boolean> {
+    const s = this.socketState;
+    if (s === SocketState.ConnectedState) return Promise.resolve(true);
+    if (s !== SocketState.HostLookupState && s !== SocketState.ConnectingState) {
+      return Promise.resolve(false);
+    }
+    return this.waitFor(
+      msecs,
+      (settle) => [
+        this.connected.connect(() => settle(true)),
+        this.stateChanged.connect((st) => {
+          if (st === SocketState.UnconnectedState) settle(false);
+        }),
+      ],
+      () => {
+        const now = this.socketState;
+        if (now === SocketState.HostLookupState || now === SocketState.ConnectingState) {
+          this.setError(SocketError.SocketTimeoutError, ErrorText.SocketOperationTimeout);
+          this.resetSocketLayer();
+          this.setState(SocketState.UnconnectedState);
+        }
+      },
+    );
+  }
+
+  /**
+   * Resolves true when new data has been buffered, false if the connection ends or
+   * `msecs` pass. A timeout emits SocketTimeoutError and leaves the socket open.
+   */
+  override async waitForReadyRead(msecs = 30000): Promise<boolean> {
+    const s = this.socketState;
+    if (s === SocketState.UnconnectedState || s === SocketState.ClosingState) return false;
+    const start = Date.now();
+    if (s === SocketState.HostLookupState || s === SocketState.ConnectingState) {
+      if (!(await this.waitForConnected(msecs))) return false;
+    }
+    return this.waitFor(
+      remaining(msecs, start),
+      (settle) => [
+        this.readyRead.connect(() => settle(true)),
+        this.stateChanged.connect((st) => {
+          if (st === SocketState.UnconnectedState) settle(false);
+        }),
+      ],
+      () => this.setErrorAndEmit(SocketError.SocketTimeoutError, ErrorText.NetworkTimeout),
+    );
+  }
+
+  /**
+   * Resolves true when some pending data has been handed to the operating system; false
+   * at once if nothing is pending, or on error, disconnection or timeout (SocketTimeoutError).
+   */
+  override async waitForBytesWritten(msecs = 30000): Promise<boolean> {
+    if (!this.writesPending()) return false;
+    const start = Date.now();
+    const s = this.socketState;
+    if (s === SocketState.HostLookupState || s === SocketState.ConnectingState) {
+      if (!(await this.waitForConnected(msecs))) return false;
+    }
+    if (!this.writesPending()) return false;
+    this.flushWrites();
+    return this.waitFor(
+      remaining(msecs, start),
+      (settle) => [
+        this.bytesWritten.connect(() => settle(true)),
+        this.stateChanged.connect((st) => {
+          if (st === SocketState.UnconnectedState) settle(false);
+        }),
+      ],
+      () => this.setErrorAndEmit(SocketError.SocketTimeoutError, ErrorText.NetworkTimeout),
+    );
+  }
+
+  /**
+   * Resolves true when the socket has disconnected, false on timeout (SocketTimeoutError).
+   * In UnconnectedState it warns and resolves false at once, as Qt does.
+   */
+  async waitForDisconnected(msecs = 30000): Promise<boolean> {
+    if (this.socketState === SocketState.UnconnectedState) {
+      qWarning('QAbstractSocket::waitForDisconnected() is not allowed in UnconnectedState');
+      return false;
+    }
+    const start = Date.now();
+    const s = this.socketState;
+    if (s === SocketState.HostLookupState || s === SocketState.ConnectingState) {
+      if (!(await this.waitForConnected(msecs))) return false;
+    }
+    if (this.state() === SocketState.UnconnectedState) return true;
+    return this.waitFor(
+      remaining(msecs, start),
+      (settle) => [
+        this.stateChanged.connect((st) => {
+          if (st === SocketState.UnconnectedState) settle(true);
+        }),
+      ],
+      () => this.setErrorAndEmit(SocketError.SocketTimeoutError, ErrorText.NetworkTimeout),
+    );
+  }
+
+  // ---------------------------------------------------------------- for subclasses
+
+  /** Sets the error and its text without emitting (Qt's `setSocketError` + `setErrorString`). */
+  protected setError(error: SocketError, text: string): void {
+    this.socketError = error;
+    this.setErrorString(text);
+  }
+
+  /** Sets the error and its text, then emits errorOccurred. */
+  protected setErrorAndEmit(error: SocketError, text: string): void {
+    this.setError(error, text);
+    this.errorOccurred.emit(error);
+  }
+
+  /** Changes the state and emits stateChanged (Qt's protected `setSocketState` + signal). */
+  protected setState(state: SocketState): void {
+    this.socketState = state;
+    this.stateChanged.emit(state);
+  }
+
+  /** Whether a connection handed to `setSocketDescriptor` is of this socket's kind. */
+  protected acceptsNativeSocket(sock: net.Socket): boolean {
+    // A TCP connection has IP addresses; a Unix-domain one does not.
+    return !sock.destroyed && net.isIP(sock.remoteAddress ?? sock.localAddress ?? '') !== 0;
+  }
+
+  protected override readData(maxSize: number): Buffer | null {
+    if (!this.sock || this.socketState !== SocketState.ConnectedState) {
+      return maxSize > 0 ? null : Buffer.alloc(0);
+    }
+    return Buffer.alloc(0);
+  }
+
+  protected override writeData(data: Buffer): number {
+    if (this.socketState === SocketState.UnconnectedState) {
+      this.setError(SocketError.UnknownSocketError, ErrorText.NotConnected);
+      return -1;
+    }
+    this.writeQueue.push(data);
+    if (this.socketState === SocketState.ConnectedState || this.socketState === SocketState.ClosingState) {
+      this.scheduleFlush();
+    }
+    return data.length;
+  }
+
+  protected override bufferConsumed(): void {
+    if (this.readBufferMax > 0) this.scheduleRefill();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private startConnecting(candidates: QHostAddress[]): void {
+    const wanted = this.preferredProtocol;
+    const addresses = candidates.filter(
+      (a) =>
+        wanted === NetworkLayerProtocol.AnyIPProtocol ||
+        wanted === NetworkLayerProtocol.UnknownNetworkLayerProtocol ||
+        a.protocol() === wanted,
+    );
+    if (addresses.length === 0) {
+      this.socketState = SocketState.UnconnectedState;
+      this.setError(SocketError.HostNotFoundError, ErrorText.HostNotFound);
+      this.stateChanged.emit(SocketState.UnconnectedState);
+      this.errorOccurred.emit(SocketError.HostNotFoundError);
+      return;
+    }
+    const generation = this.generation;
+    this.addressesToTry = addresses.map((a) => a.toNodeAddress());
+    this.lastConnectError = null;
+    this.setState(SocketState.ConnectingState);
+    if (generation !== this.generation || this.socketState !== SocketState.ConnectingState) return;
+    this.hostFound.emit();
+    if (generation !== this.generation || this.socketState !== SocketState.ConnectingState) return;
+    this.connectToNextAddress();
+  }
+
+  private connectToNextAddress(): void {
+    const host = this.addressesToTry.shift();
+    if (host === undefined) {
+      const failure = this.lastConnectError ?? {
+        error: SocketError.ConnectionRefusedError,
+        text: ErrorText.ConnectionRefused,
+      };
+      this.resetSocketLayer();
+      this.socketState = SocketState.UnconnectedState;
+      this.setError(failure.error, failure.text);
+      this.stateChanged.emit(SocketState.UnconnectedState);
+      this.errorOccurred.emit(failure.error);
+      return;
+    }
+    this.resetSocketLayer();
+    const sock = new net.Socket({ allowHalfOpen: true });
+    this.attach(sock);
+    const generation = this.generation;
+    const connectOptions: net.TcpSocketConnectOpts = { host, port: this.port };
+    if (this.boundAddress) {
+      const local = this.boundAddress.toNodeAddress();
+      if (local !== '::' && local !== '0.0.0.0') connectOptions.localAddress = local;
+      if (this.localPortNumber) connectOptions.localPort = this.localPortNumber;
+    }
+    this.connectTimer = setTimeout(() => {
+      if (generation !== this.generation) return;
+      this.lastConnectError = {
+        error: SocketError.SocketTimeoutError,
+        text: ErrorText.ConnectionTimedOut,
+      };
+      this.connectToNextAddress();
+    }, CONNECT_TIMEOUT_MS);
+    sock.connect(connectOptions);
+  }
+
+  /** Installs the event handlers on `sock` and makes it the socket's connection. */
+  private attach(sock: net.Socket): void {
+    this.sock = sock;
+    const generation = this.generation;
+    const current = (): boolean => this.sock === sock && this.generation === generation;
+    sock.on('connect', () => {
+      if (current()) this.onConnected();
+    });
+    sock.on('data', (chunk: Buffer) => {
+      if (current()) this.onData(chunk);
+    });
+    sock.on('end', () => {
+      if (current()) this.onRemoteClosed({ error: SocketError.RemoteHostClosedError, text: ErrorText.RemoteHostClosed });
+    });
+    // An 'error' listener stays for the socket's whole life, so that an error after the
+    // socket was dropped is never an unhandled 'error' event.
+    sock.on('error', (err: Error) => {
+      if (current()) this.onSocketError(err);
+    });
+    sock.on('close', () => {
+      if (current() && this.socketState !== SocketState.ConnectingState) {
+        this.onRemoteClosed({ error: SocketError.RemoteHostClosedError, text: ErrorText.RemoteHostClosed });
+      }
+    });
+  }
+
+  private onConnected(): void {
+    this.clearConnectTimer();
+    this.addressesToTry = [];
+    this.fetchConnectionParameters();
+    const generation = this.generation;
+    this.setState(SocketState.ConnectedState);
+    if (generation !== this.generation || this.socketState !== SocketState.ConnectedState) return;
+    this.connected.emit();
+    if (generation !== this.generation || this.socketState !== SocketState.ConnectedState) return;
+    if (this.pendingClose) {
+      this.pendingClose = false;
+      this.disconnectFromHost();
+      return;
+    }
+    if (this.writeQueue.size > 0) this.scheduleFlush();
+  }
+
+  private fetchConnectionParameters(): void {
+    const sock = this.sock;
+    if (!sock) return;
+    this.localAddr = new QHostAddress(sock.localAddress ?? '');
+    this.localPortNumber = sock.localPort ?? 0;
+    this.peerAddr = new QHostAddress(sock.remoteAddress ?? '');
+    this.peerPortNumber = sock.remotePort ?? 0;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.isReadable()) return; // opened write-only (or closed): Qt discards input
+    let visible = chunk;
+    if (this.readBufferMax > 0) {
+      const room = this.readBufferMax - this.buffer.size;
+      if (room < chunk.length) {
+        visible = chunk.subarray(0, Math.max(0, room));
+        this.held.push(chunk.subarray(visible.length));
+        this.sock?.pause();
+      }
+    }
+    if (visible.length === 0) return;
+    this.buffer.push(visible);
+    this.emitReadyRead();
+  }
+
+  private emitReadyRead(): void {
+    // Qt does not re-emit readyRead from within a slot connected to it.
+    if (this.emittingReadyRead) return;
+    this.emittingReadyRead = true;
+    try {
+      this.readyRead.emit();
+    } finally {
+      this.emittingReadyRead = false;
+    }
+  }
+
+  private scheduleRefill(): void {
+    if (this.refillScheduled) return;
+    this.refillScheduled = true;
+    setImmediate(() => {
+      this.refillScheduled = false;
+      this.refill();
+    });
+  }
+
+  /** Moves held bytes into the buffer as room allows, and resumes reading when all fit. */
+  private refill(): void {
+    const sock = this.sock;
+    if (!sock || sock.destroyed) return;
+    const room = this.readBufferMax === 0 ? Infinity : this.readBufferMax - this.buffer.size;
+    if (room <= 0) return;
+    const moved = this.held.moveTo(this.buffer, room);
+    if (this.held.size === 0 && sock.isPaused() && this.socketState === SocketState.ConnectedState) {
+      sock.resume();
+    }
+    if (moved > 0 && this.isReadable()) this.emitReadyRead();
+  }
+
+  private writesPending(): boolean {
+    return this.writeQueue.size > 0 || (this.sock !== null && this.sock.writableLength > 0);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      this.flushWrites();
+    });
+  }
+
+  private flushWrites(): boolean {
+    const sock = this.sock;
+    const s = this.socketState;
+    if (!sock || (s !== SocketState.ConnectedState && s !== SocketState.ClosingState)) return false;
+    const total = this.writeQueue.size;
+    if (total === 0) return false;
+    const chunks = this.writeQueue.takeAll();
+    const generation = this.generation;
+    const done = (err?: Error | null): void => {
+      if (!err && this.sock === sock && this.generation === generation) this.onBytesWritten(total);
+    };
+    if (chunks.length === 1) {
+      sock.write(chunks[0], done);
+    } else {
+      sock.cork();
+      for (let i = 0; i < chunks.length - 1; i++) sock.write(chunks[i]);
+      sock.write(chunks[chunks.length - 1], done);
+      sock.uncork();
+    }
+    return true;
+  }
+
+  private onBytesWritten(n: number): void {
+    if (!this.emittingBytesWritten) {
+      this.emittingBytesWritten = true;
+      try {
+        this.bytesWritten.emit(n);
+      } finally {
+        this.emittingBytesWritten = false;
+      }
+    }
+    if (this.socketState === SocketState.ClosingState && !this.writesPending()) {
+      this.disconnectFromHost();
+    }
+  }
+
+  private onSocketError(err: Error): void {
+    if (this.socketState === SocketState.ConnectingState) {
+      this.clearConnectTimer();
+      this.lastConnectError = mapConnectError(err);
+      this.connectToNextAddress();
+      return;
+    }
+    const mapped = mapIoError(err);
+    if ((err as { syscall?: string }).syscall === 'write' && mapped.error !== SocketError.RemoteHostClosedError) {
+      // Qt aborts the socket when writing fails for a reason other than the peer leaving.
+      this.setErrorAndEmit(mapped.error, mapped.text);
+      this.abort();
+      return;
+    }
+    this.onRemoteClosed(mapped);
+  }
+
+  /** The connection ended from the other side (or failed): Qt's order of signals. */
+  private onRemoteClosed(reason: MappedError): void {
+    const s = this.socketState;
+    if (s !== SocketState.ConnectedState && s !== SocketState.ClosingState) return;
+    // Bytes held back by readBufferSize are still the peer's data: keep them readable.
+    this.held.moveTo(this.buffer, this.held.size);
+    const generation = this.generation;
+    this.setErrorAndEmit(reason.error, reason.text);
+    if (generation !== this.generation) return;
+    this.resetSocketLayer();
+    this.writeQueue.clear();
+    this.disconnectFromHost();
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+  }
+
+  /** Drops the operating-system socket (Qt's `resetSocketLayer`). */
+  private resetSocketLayer(): void {
+    this.clearConnectTimer();
+    const sock = this.sock;
+    this.sock = null;
+    this.generation++;
+    if (sock && !sock.destroyed) sock.destroy();
+  }
+
+  private clearAddresses(): void {
+    this.localAddr = new QHostAddress();
+    this.localPortNumber = 0;
+    this.peerAddr = new QHostAddress();
+    this.peerPortNumber = 0;
+    this.peerNameText = '';
+    this.boundAddress = null;
+  }
+
+  /**
+   * Runs one wait: `watch` connects the slots that settle it and returns their
+   * disconnectors; on timeout `onTimeout` runs and the wait resolves false.
+   */
+  private waitFor(
+    msecs: number,
+    watch: (settle: Settle) => Array<() => void>,
+    onTimeout: () => void,
+  ): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      let disconnectors: Array<() => void> = [];
+      let settled = false;
+      const settle: Settle = (value) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        for (const d of disconnectors) d();
+        resolve(value);
+      };
+      disconnectors = watch(settle);
+      if (settled) {
+        for (const d of disconnectors) d();
+        return;
+      }
+      if (msecs >= 0) {
+        timer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          for (const d of disconnectors) d();
+          onTimeout();
+          resolve(false);
+        }, msecs);
+      }
+    });
+  }
+}
+
+function remaining(msecs: number, start: number): number {
+  if (msecs < 0) return -1;
+  return Math.max(0, msecs - (Date.now() - start));
+}
+
+function isLocalAddress(addr: QHostAddress): boolean {
+  const text = addr.toNodeAddress();
+  if (text === '::' || text === '0.0.0.0' || addr.isLoopback()) return true;
+  const interfaces = os.networkInterfaces();
+  return Object.values(interfaces).some((list) =>
+    (list ?? []).some((i) => new QHostAddress(i.address).isEqual(addr)),
+  );
+}

@@ -1,0 +1,363 @@
+import * as net from 'node:net';
+
+import { ErrorText, mapBindError, type MappedError } from './native-errors.js';
+import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
+import { QHostAddress, SpecialAddress } from './qhost-address.js';
+import { qWarning } from './qlogging.js';
+import { QTcpSocket } from './qtcp-socket.js';
+import { Signal } from './signal.js';
+import { NetworkLayerProtocol, SocketError, SocketState } from './socket-enums.js';
+
+/** Qt's default for `maxPendingConnections()`. */
+const DEFAULT_MAX_PENDING = 30;
+/** Qt's default listen backlog (QTcpServer uses 50 unless told otherwise). */
+const DEFAULT_BACKLOG = 50;
+
+type NewConnectionWaiter = (result: [boolean, boolean]) => void;
+
+/**
+ * A TCP server (Qt's QTcpServer) over Node's `net.Server`.
+ *
+ * Pending connections follow Qt: at most `maxPendingConnections()` accepted connections
+ * are handed out (`newConnection`, `hasPendingConnections`) before the application takes
+ * them with `nextPendingConnection()`. Qt leaves further connections in the kernel's accept
+ * queue; Node accepts every connection at once, so the port keeps them un-read, in order,
+ * in a queue of its own bounded by `listenBacklogSize()` (default 50), and closes any
+ * connection beyond that bound. A connection flood therefore holds at most
+ * maxPendingConnections + listenBacklogSize descriptors.
+ */
+export class QTcpServer {
+  /** Emitted each time a new connection is available (after `incomingConnection`). */
+  readonly newConnection = new Signal<[]>('newConnection');
+  /** Emitted when accepting a connection failed; accepting is paused, as in Qt. */
+  readonly acceptError = new Signal<[error: SocketError]>('acceptError');
+  /** Emitted by `addPendingConnection` when a connection joins the pending list (Qt 6.4). */
+  readonly pendingConnectionAvailable = new Signal<[]>('pendingConnectionAvailable');
+
+  private server: net.Server | null = null;
+  private listening = false;
+  private binding = false;
+  private readonly pending: QTcpSocket[] = [];
+  /** Accepted by Node, not yet handed to `incomingConnection`: Qt's kernel queue. */
+  private readonly waiting: net.Socket[] = [];
+  private maxPending = DEFAULT_MAX_PENDING;
+  private backlog = DEFAULT_BACKLOG;
+  private paused = false;
+  private drainScheduled = false;
+  private serverErr = SocketError.UnknownSocketError;
+  private serverErrText = '';
+  private address = new QHostAddress();
+  private port = 0;
+  private waiters: NewConnectionWaiter[] = [];
+
+  /**
+   * Listens on `address` (default Any: IPv4 and IPv6) and `port` (0 = a free port).
+   * Resolves false if already listening (with Qt's warning; the server keeps listening) or
+   * if the address cannot be used: AddressInUseError, SocketAddressNotAvailableError,
+   * SocketAccessError, with Qt's texts. A failure's error stays until the next failure.
+   */
+  async listen(
+    address: QHostAddress | SpecialAddress | string = SpecialAddress.Any,
+    port = 0,
+  ): Promise<boolean> {
+    if (this.listening || this.binding) {
+      qWarning('QTcpServer::listen() called when already listening');
+      return false;
+    }
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`QTcpServer.listen: port must be an integer from 0 to 65535, got ${port}`);
+    }
+    const addr = address instanceof QHostAddress ? new QHostAddress(address) : new QHostAddress(address);
+    if (addr.isNull()) {
+      this.setServerError({
+        error: SocketError.SocketAddressNotAvailableError,
+        text: ErrorText.AddressNotAvailable,
+      });
+      return false;
+    }
+    // Any is dual-stack (IPv6 socket accepting IPv4 too); AnyIPv6 and IPv6 addresses are
+    // IPv6 only, as Qt sets IPV6_V6ONLY for them.
+    const ipv6Only =
+      addr.protocol() === NetworkLayerProtocol.IPv6Protocol;
+    return this.startServer(addr, (server, done) =>
+      server.listen(
+        { host: addr.toNodeAddress(), port, backlog: this.backlog, ipv6Only, exclusive: true },
+        done,
+      ),
+    );
+  }
+
+  /**
+   * Serves on an inherited listening TCP descriptor (for example from systemd socket
+   * activation). Resolves false if already listening or if `descriptor` is not a listening
+   * TCP socket. Node binds asynchronously, hence the Promise.
+   */
+  async setSocketDescriptor(descriptor: number): Promise<boolean> {
+    if (this.listening || this.binding) {
+      qWarning('QTcpServer::setSocketDescriptor() called when already listening');
+      return false;
+    }
+    return this.startServer(null, (server, done) => server.listen({ fd: descriptor }, done));
+  }
+
+  /**
+   * Stops listening. Pending connections that were not taken, and connections still
+   * waiting, are closed (Qt deletes them). `listen` may be called again afterwards.
+   */
+  close(): void {
+    const server = this.server;
+    this.server = null;
+    this.listening = false;
+    this.binding = false;
+    this.address = new QHostAddress();
+    this.port = 0;
+    for (const socket of this.pending.splice(0)) socket.abort();
+    for (const raw of this.waiting.splice(0)) raw.destroy();
+    server?.close();
+    this.settleWaiters([false, false]);
+  }
+
+  /** True while listening. */
+  isListening(): boolean {
+    return this.listening;
+  }
+
+  /** The address listened on (Any prints as "0.0.0.0"); null address when not listening. */
+  serverAddress(): QHostAddress {
+    return new QHostAddress(this.address);
+  }
+
+  /** The port listened on; 0 when not listening. */
+  serverPort(): number {
+    return this.port;
+  }
+
+  /** The last error; UnknownSocketError until one occurs. */
+  serverError(): SocketError {
+    return this.serverErr;
+  }
+
+  /** The last error's text; empty until one occurs (as in Qt). */
+  errorString(): string {
+    return this.serverErrText;
+  }
+
+  /** How many connections may be handed out before `nextPendingConnection` (default 30). */
+  maxPendingConnections(): number {
+    return this.maxPending;
+  }
+
+  /** Sets the pending-connection limit; raising it hands out waiting connections. */
+  setMaxPendingConnections(n: number): void {
+    this.maxPending = n;
+    this.scheduleDrain();
+  }
+
+  /** The listen backlog, which also bounds the connections waiting beyond the pending limit (default 50). */
+  listenBacklogSize(): number {
+    return this.backlog;
+  }
+
+  /** Sets the backlog; applies to the next `listen` (and to the waiting bound at once). */
+  setListenBacklogSize(size: number): void {
+    this.backlog = size < 0 ? DEFAULT_BACKLOG : size;
+  }
+
+  /** True if a connection can be taken with `nextPendingConnection`. */
+  hasPendingConnections(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /**
+   * Takes the oldest pending connection (its parent is now the caller), or null if none.
+   * Taking one lets the next waiting connection be handed out.
+   */
+  nextPendingConnection(): QTcpSocket | null {
+    const socket = this.pending.shift() ?? null;
+    if (socket) this.scheduleDrain();
+    return socket;
+  }
+
+  /**
+   * Waits up to `msecs` (-1 = no limit, 0 = only what has already arrived) for a new
+   * connection. Resolves `[result, timedOut]` as PySide's binding returns them:
+   * `[true, false]` when a connection arrived, `[false, true]` on timeout,
+   * `[false, false]` when the server is not listening or closes meanwhile.
+   */
+  waitForNewConnection(msecs = 0): Promise<[boolean, boolean]> {
+    if (!this.listening) return Promise.resolve([false, false]);
+    if (this.waiting.length > 0 && !this.paused) {
+      this.drain();
+      return Promise.resolve([true, false]);
+    }
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const waiter: NewConnectionWaiter = (result) => {
+        if (timer) clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(result);
+      };
+      this.waiters.push(waiter);
+      if (msecs >= 0) {
+        timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve([false, true]);
+        }, msecs);
+      }
+    });
+  }
+
+  /** Stops handing out new connections; they wait (bounded by the backlog) until resumed. */
+  pauseAccepting(): void {
+    this.paused = true;
+  }
+
+  /** Resumes handing out connections after `pauseAccepting` or an accept error. */
+  resumeAccepting(): void {
+    this.paused = false;
+    this.scheduleDrain();
+  }
+
+  /** The listening descriptor, or -1 when not listening (read from Node's internal handle). */
+  socketDescriptor(): number {
+    return this.listening ? nativeDescriptor(this.server) : -1;
+  }
+
+  /**
+   * Called for each accepted connection. The default makes a QTcpSocket of it and calls
+   * `addPendingConnection`; override it to use another socket class, and call
+   * `addPendingConnection` to make the socket available to `nextPendingConnection`.
+   */
+  protected incomingConnection(handle: NativeSocketHandle): void {
+    const socket = new QTcpSocket();
+    if (!socket.setSocketDescriptor(handle)) {
+      handle.destroy();
+      return;
+    }
+    this.addPendingConnection(socket);
+  }
+
+  /** Adds `socket` to the pending connections (works whether or not the server listens). */
+  protected addPendingConnection(socket: QTcpSocket): void {
+    this.pending.push(socket);
+    this.pendingConnectionAvailable.emit();
+  }
+
+  private async startServer(
+    address: QHostAddress | null,
+    start: (server: net.Server, done: () => void) => void,
+  ): Promise<boolean> {
+    this.binding = true;
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+    const result = await new Promise<Error | null>((resolve) => {
+      server.once('error', resolve);
+      try {
+        start(server, () => resolve(null));
+      } catch (err) {
+        resolve(err as Error);
+      }
+    });
+    const cancelled = !this.binding;
+    this.binding = false;
+    if (result || cancelled) {
+      server.close();
+      if (result) this.setServerError(this.mapStartError(result, address));
+      return false;
+    }
+    const bound = server.address();
+    if (bound === null || typeof bound === 'string') {
+      // A descriptor that is not a TCP socket (a Unix-domain one, for instance).
+      server.close();
+      this.setServerError({
+        error: SocketError.UnsupportedSocketOperationError,
+        text: ErrorText.InvalidDescriptor,
+      });
+      return false;
+    }
+    server.removeAllListeners('error');
+    server.on('error', (err) => this.onAcceptError(err));
+    server.on('connection', (raw: net.Socket) => this.onIncoming(server, raw));
+    this.server = server;
+    this.listening = true;
+    this.address = address ?? new QHostAddress(bound.address);
+    this.port = bound.port;
+    return true;
+  }
+
+  private mapStartError(err: Error, address: QHostAddress | null): MappedError {
+    const mapped = mapBindError(err);
+    if (address === null && mapped.error === SocketError.UnknownSocketError) {
+      return { error: SocketError.UnsupportedSocketOperationError, text: ErrorText.InvalidDescriptor };
+    }
+    return mapped;
+  }
+
+  private setServerError(mapped: MappedError): void {
+    this.serverErr = mapped.error;
+    this.serverErrText = mapped.text;
+  }
+
+  private onAcceptError(err: Error): void {
+    const mapped = mapBindError(err);
+    this.setServerError(
+      mapped.error === SocketError.UnknownSocketError
+        ? { error: SocketError.SocketResourceError, text: ErrorText.OutOfResources }
+        : mapped,
+    );
+    // Qt pauses accepting after an accept error that is not temporary.
+    this.pauseAccepting();
+    this.acceptError.emit(this.serverErr);
+  }
+
+  private onIncoming(server: net.Server, raw: net.Socket): void {
+    // Errors on a connection nobody has taken yet must not crash the process.
+    raw.on('error', () => undefined);
+    if (server !== this.server || !this.listening) {
+      raw.destroy();
+      return;
+    }
+    if (this.waiting.length >= this.backlog) {
+      // Beyond the backlog the connection is refused: Qt's kernel queue would drop it.
+      raw.destroy();
+      return;
+    }
+    this.waiting.push(raw);
+    this.drain();
+    // As in Qt, a wait ends when a connection arrives, even if the pending limit keeps it
+    // from being handed out yet.
+    if (this.listening) this.settleWaiters([true, false]);
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.waiting.length === 0) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Hands waiting connections to `incomingConnection` while the pending limit allows. */
+  private drain(): void {
+    while (
+      this.listening &&
+      !this.paused &&
+      this.waiting.length > 0 &&
+      this.pending.length < this.maxPending
+    ) {
+      const raw = this.waiting.shift()!;
+      if (raw.destroyed) continue;
+      const server = this.server;
+      this.incomingConnection(raw);
+      this.newConnection.emit();
+      if (server !== this.server || !this.listening) return;
+    }
+  }
+
+  private settleWaiters(result: [boolean, boolean]): void {
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w(result);
+  }
+}
