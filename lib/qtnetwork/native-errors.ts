@@ -57,7 +57,10 @@ export function mapConnectError(err: unknown): MappedError {
     case 'EADDRINUSE':
       return { error: SocketError.NetworkError, text: ErrorText.AddressInUse };
     case 'EADDRNOTAVAIL':
-      return { error: SocketError.SocketAddressNotAvailableError, text: ErrorText.AddressNotAvailable };
+      return {
+        error: SocketError.SocketAddressNotAvailableError,
+        text: ErrorText.AddressNotAvailable,
+      };
     case 'EACCES':
     case 'EPERM':
       return { error: SocketError.SocketAccessError, text: ErrorText.PermissionDenied };
@@ -110,9 +113,15 @@ export function mapBindError(err: unknown): MappedError {
       return { error: SocketError.SocketAccessError, text: ErrorText.AddressProtected };
     case 'EADDRNOTAVAIL':
     case 'EAFNOSUPPORT':
-      return { error: SocketError.SocketAddressNotAvailableError, text: ErrorText.AddressNotAvailable };
+      return {
+        error: SocketError.SocketAddressNotAvailableError,
+        text: ErrorText.AddressNotAvailable,
+      };
     case 'EINVAL':
-      return { error: SocketError.UnsupportedSocketOperationError, text: ErrorText.UnsupportedOperation };
+      return {
+        error: SocketError.UnsupportedSocketOperationError,
+        text: ErrorText.UnsupportedOperation,
+      };
     case 'EMFILE':
     case 'ENFILE':
     case 'ENOBUFS':
@@ -121,7 +130,10 @@ export function mapBindError(err: unknown): MappedError {
     case 'EBADF':
     case 'ENOTSOCK':
     case 'ERR_INVALID_FD_TYPE':
-      return { error: SocketError.UnsupportedSocketOperationError, text: ErrorText.InvalidDescriptor };
+      return {
+        error: SocketError.UnsupportedSocketOperationError,
+        text: ErrorText.InvalidDescriptor,
+      };
     default:
       return { error: SocketError.UnknownSocketError, text: ErrorText.Unknown };
   }

@@ -3,12 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 
 import { ByteQueue } from './byte-queue.js';
-import {
-  ErrorText,
-  mapConnectError,
-  mapIoError,
-  type MappedError,
-} from './native-errors.js';
+import { ErrorText, mapConnectError, mapIoError, type MappedError } from './native-errors.js';
 import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
 import { OpenModeFlag, type OpenMode } from './open-mode.js';
 import { QHostAddress, SpecialAddress } from './qhost-address.js';
@@ -157,7 +152,8 @@ export abstract class QAbstractSocket extends QIODevice {
       return;
     }
     dns.lookup(hostName, { all: true }, (err, addresses) => {
-      if (generation !== this.generation || this.socketState !== SocketState.HostLookupState) return;
+      if (generation !== this.generation || this.socketState !== SocketState.HostLookupState)
+        return;
       const found = err ? [] : addresses.map((a) => new QHostAddress(a.address));
       this.startConnecting(found);
     });
@@ -172,7 +168,10 @@ export abstract class QAbstractSocket extends QIODevice {
   disconnectFromHost(): void {
     const s = this.socketState;
     if (s === SocketState.UnconnectedState) return;
-    if (!this.abortCalled && (s === SocketState.ConnectingState || s === SocketState.HostLookupState)) {
+    if (
+      !this.abortCalled &&
+      (s === SocketState.ConnectingState || s === SocketState.HostLookupState)
+    ) {
       this.pendingClose = true;
       return;
     }
@@ -251,7 +250,10 @@ export abstract class QAbstractSocket extends QIODevice {
     }
     const addr = address instanceof QHostAddress ? address : new QHostAddress(address);
     if (addr.isNull() || !isLocalAddress(addr)) {
-      this.setErrorAndEmit(SocketError.SocketAddressNotAvailableError, ErrorText.AddressNotAvailable);
+      this.setErrorAndEmit(
+        SocketError.SocketAddressNotAvailableError,
+        ErrorText.AddressNotAvailable,
+      );
       return false;
     }
     this.boundAddress = addr;
@@ -572,7 +574,10 @@ export abstract class QAbstractSocket extends QIODevice {
       return -1;
     }
     this.writeQueue.push(data);
-    if (this.socketState === SocketState.ConnectedState || this.socketState === SocketState.ClosingState) {
+    if (
+      this.socketState === SocketState.ConnectedState ||
+      this.socketState === SocketState.ClosingState
+    ) {
       this.scheduleFlush();
     }
     return data.length;
@@ -656,7 +661,11 @@ export abstract class QAbstractSocket extends QIODevice {
       if (current()) this.onData(chunk);
     });
     sock.on('end', () => {
-      if (current()) this.onRemoteClosed({ error: SocketError.RemoteHostClosedError, text: ErrorText.RemoteHostClosed });
+      if (current())
+        this.onRemoteClosed({
+          error: SocketError.RemoteHostClosedError,
+          text: ErrorText.RemoteHostClosed,
+        });
     });
     // An 'error' listener stays for the socket's whole life, so that an error after the
     // socket was dropped is never an unhandled 'error' event.
@@ -665,7 +674,10 @@ export abstract class QAbstractSocket extends QIODevice {
     });
     sock.on('close', () => {
       if (current() && this.socketState !== SocketState.ConnectingState) {
-        this.onRemoteClosed({ error: SocketError.RemoteHostClosedError, text: ErrorText.RemoteHostClosed });
+        this.onRemoteClosed({
+          error: SocketError.RemoteHostClosedError,
+          text: ErrorText.RemoteHostClosed,
+        });
       }
     });
   }
@@ -739,7 +751,11 @@ export abstract class QAbstractSocket extends QIODevice {
     const room = this.readBufferMax === 0 ? Infinity : this.readBufferMax - this.buffer.size;
     if (room <= 0) return;
     const moved = this.held.moveTo(this.buffer, room);
-    if (this.held.size === 0 && sock.isPaused() && this.socketState === SocketState.ConnectedState) {
+    if (
+      this.held.size === 0 &&
+      sock.isPaused() &&
+      this.socketState === SocketState.ConnectedState
+    ) {
       sock.resume();
     }
     if (moved > 0 && this.isReadable()) this.emitReadyRead();
@@ -802,7 +818,10 @@ export abstract class QAbstractSocket extends QIODevice {
       return;
     }
     const mapped = mapIoError(err);
-    if ((err as { syscall?: string }).syscall === 'write' && mapped.error !== SocketError.RemoteHostClosedError) {
+    if (
+      (err as { syscall?: string }).syscall === 'write' &&
+      mapped.error !== SocketError.RemoteHostClosedError
+    ) {
       // Qt aborts the socket when writing fails for a reason other than the peer leaving.
       this.setErrorAndEmit(mapped.error, mapped.text);
       this.abort();

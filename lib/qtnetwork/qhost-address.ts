@@ -272,7 +272,9 @@ export class QHostAddress {
   /** The IPv4 address as a 32-bit number (IPv4-mapped IPv6 converts); 0 when not IPv4. */
   toIPv4Address(): number {
     return (
-      this.asIPv4(ConversionModeFlag.ConvertV4MappedToIPv4 | ConversionModeFlag.ConvertUnspecifiedAddress) ?? 0
+      this.asIPv4(
+        ConversionModeFlag.ConvertV4MappedToIPv4 | ConversionModeFlag.ConvertUnspecifiedAddress,
+      ) ?? 0
     );
   }
 
@@ -389,10 +391,21 @@ export class QHostAddress {
     const b = this.v6;
     const v4 = ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0;
     const zero10 = b.subarray(0, 10).every((x) => x === 0);
-    if (mode & ConversionModeFlag.ConvertLocalHost && zero10 && b[10] === 0 && b[11] === 0 && v4 === 1) {
+    if (
+      mode & ConversionModeFlag.ConvertLocalHost &&
+      zero10 &&
+      b[10] === 0 &&
+      b[11] === 0 &&
+      v4 === 1
+    ) {
       return LOOPBACK_V4;
     }
-    if (mode & ConversionModeFlag.ConvertV4MappedToIPv4 && zero10 && b[10] === 0xff && b[11] === 0xff) {
+    if (
+      mode & ConversionModeFlag.ConvertV4MappedToIPv4 &&
+      zero10 &&
+      b[10] === 0xff &&
+      b[11] === 0xff
+    ) {
       return v4;
     }
     if (mode & ConversionModeFlag.ConvertV4CompatToIPv4 && zero10 && b[10] === 0 && b[11] === 0) {

@@ -6,7 +6,7 @@ import { QHostAddress, SpecialAddress } from './qhost-address.js';
 import { qWarning } from './qlogging.js';
 import { QTcpSocket } from './qtcp-socket.js';
 import { Signal } from './signal.js';
-import { NetworkLayerProtocol, SocketError, SocketState } from './socket-enums.js';
+import { NetworkLayerProtocol, SocketError } from './socket-enums.js';
 
 /** Qt's default for `maxPendingConnections()`. */
 const DEFAULT_MAX_PENDING = 30;
@@ -65,9 +65,12 @@ export class QTcpServer {
       return false;
     }
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new RangeError(`QTcpServer.listen: port must be an integer from 0 to 65535, got ${port}`);
+      throw new RangeError(
+        `QTcpServer.listen: port must be an integer from 0 to 65535, got ${port}`,
+      );
     }
-    const addr = address instanceof QHostAddress ? new QHostAddress(address) : new QHostAddress(address);
+    const addr =
+      address instanceof QHostAddress ? new QHostAddress(address) : new QHostAddress(address);
     if (addr.isNull()) {
       this.setServerError({
         error: SocketError.SocketAddressNotAvailableError,
@@ -77,8 +80,7 @@ export class QTcpServer {
     }
     // Any is dual-stack (IPv6 socket accepting IPv4 too); AnyIPv6 and IPv6 addresses are
     // IPv6 only, as Qt sets IPV6_V6ONLY for them.
-    const ipv6Only =
-      addr.protocol() === NetworkLayerProtocol.IPv6Protocol;
+    const ipv6Only = addr.protocol() === NetworkLayerProtocol.IPv6Protocol;
     return this.startServer(addr, (server, done) =>
       server.listen(
         { host: addr.toNodeAddress(), port, backlog: this.backlog, ipv6Only, exclusive: true },
@@ -287,7 +289,10 @@ export class QTcpServer {
   private mapStartError(err: Error, address: QHostAddress | null): MappedError {
     const mapped = mapBindError(err);
     if (address === null && mapped.error === SocketError.UnknownSocketError) {
-      return { error: SocketError.UnsupportedSocketOperationError, text: ErrorText.InvalidDescriptor };
+      return {
+        error: SocketError.UnsupportedSocketOperationError,
+        text: ErrorText.InvalidDescriptor,
+      };
     }
     return mapped;
   }
