@@ -69,15 +69,9 @@ export class QTcpServer {
         `QTcpServer.listen: port must be an integer from 0 to 65535, got ${port}`,
       );
     }
-    const addr =
-      address instanceof QHostAddress ? new QHostAddress(address) : new QHostAddress(address);
-    if (addr.isNull()) {
-      this.setServerError({
-        error: SocketError.SocketAddressNotAvailableError,
-        text: ErrorText.AddressNotAvailable,
-      });
-      return false;
-    }
+    let addr = new QHostAddress(address);
+    // Qt 5.15 listens on the IPv4 any-address when given a null address.
+    if (addr.isNull()) addr = new QHostAddress(SpecialAddress.AnyIPv4);
     // Any is dual-stack (IPv6 socket accepting IPv4 too); AnyIPv6 and IPv6 addresses are
     // IPv6 only, as Qt sets IPV6_V6ONLY for them.
     const ipv6Only = addr.protocol() === NetworkLayerProtocol.IPv6Protocol;
@@ -188,8 +182,9 @@ export class QTcpServer {
    */
   waitForNewConnection(msecs = 0): Promise<[boolean, boolean]> {
     if (!this.listening) return Promise.resolve([false, false]);
-    if (this.waiting.length > 0 && !this.paused) {
-      this.drain();
+    if (this.waiting.length > 0) {
+      // As in Qt, an explicit wait accepts even while accepting is paused.
+      this.drainOne();
       return Promise.resolve([true, false]);
     }
     return new Promise((resolve) => {
@@ -203,6 +198,10 @@ export class QTcpServer {
       if (msecs >= 0) {
         timer = setTimeout(() => {
           this.waiters = this.waiters.filter((w) => w !== waiter);
+          this.setServerError({
+            error: SocketError.SocketTimeoutError,
+            text: ErrorText.NetworkTimeout,
+          });
           resolve([false, true]);
         }, msecs);
       }
@@ -288,7 +287,10 @@ export class QTcpServer {
 
   private mapStartError(err: Error, address: QHostAddress | null): MappedError {
     const mapped = mapBindError(err);
-    if (address === null && mapped.error === SocketError.UnknownSocketError) {
+    const unusable =
+      mapped.error === SocketError.UnknownSocketError ||
+      mapped.error === SocketError.UnsupportedSocketOperationError;
+    if (address === null && unusable) {
       return {
         error: SocketError.UnsupportedSocketOperationError,
         text: ErrorText.InvalidDescriptor,
@@ -340,6 +342,17 @@ export class QTcpServer {
       this.drainScheduled = false;
       this.drain();
     });
+  }
+
+  /** Hands the oldest waiting connection to `incomingConnection` if the pending limit allows. */
+  private drainOne(): void {
+    while (this.waiting.length > 0 && this.pending.length < this.maxPending) {
+      const raw = this.waiting.shift()!;
+      if (raw.destroyed) continue;
+      this.incomingConnection(raw);
+      this.newConnection.emit();
+      return;
+    }
   }
 
   /** Hands waiting connections to `incomingConnection` while the pending limit allows. */
