@@ -854,6 +854,7 @@ export abstract class QAbstractSocket extends QIODevice {
   /** Drops the operating-system socket (Qt's `resetSocketLayer`). */
   private resetSocketLayer(): void {
     this.clearConnectTimer();
+    this.options.clear();
     const sock = this.sock;
     this.sock = null;
     this.generation++;

@@ -204,6 +204,7 @@ export class QHostAddress {
     const text = address.trim();
     if (text.includes(':')) {
       const percent = text.indexOf('%');
+      if (percent >= 0 && text.indexOf('%', percent + 1) >= 0) return false;
       const bytes = parseIPv6(percent >= 0 ? text.slice(0, percent) : text);
       if (!bytes) return false;
       this.proto = NetworkLayerProtocol.IPv6Protocol;
@@ -264,9 +265,9 @@ export class QHostAddress {
     );
   }
 
-  /** True for 255.255.255.255 only. */
+  /** True for 255.255.255.255 (also IPv4-mapped). */
   isBroadcast(): boolean {
-    return this.proto === NetworkLayerProtocol.IPv4Protocol && this.v4 === 0xffffffff;
+    return this.asIPv4(ConversionModeFlag.ConvertV4MappedToIPv4) === 0xffffffff;
   }
 
   /** The IPv4 address as a 32-bit number (IPv4-mapped IPv6 converts); 0 when not IPv4. */
@@ -278,9 +279,9 @@ export class QHostAddress {
     );
   }
 
-  /** The 16 bytes of the IPv6 form (IPv4 addresses are returned IPv4-mapped). */
+  /** The 16 bytes of the IPv6 form (IPv4 addresses are returned IPv4-mapped; 0.0.0.0 as "::"). */
   toIPv6Address(): Uint8Array {
-    if (this.proto === NetworkLayerProtocol.IPv4Protocol) {
+    if (this.proto === NetworkLayerProtocol.IPv4Protocol && this.v4 !== 0) {
       const b = new Uint8Array(16);
       b[10] = 0xff;
       b[11] = 0xff;
@@ -347,7 +348,11 @@ export class QHostAddress {
     if (this.proto === P.IPv6Protocol || o.proto === P.IPv6Protocol) {
       const v6side = this.proto === P.IPv6Protocol ? this : o;
       const otherSide = v6side === this ? o : this;
-      return otherSide.proto === P.AnyIPProtocol && unspecified && isAllZero(v6side.v6);
+      return (
+        otherSide.proto === P.AnyIPProtocol &&
+        unspecified &&
+        (isAllZero(v6side.v6) || v6side.convertV6ToIPv4(mode) === 0)
+      );
     }
     return this.proto === o.proto;
   }
@@ -387,31 +392,25 @@ export class QHostAddress {
     }
   }
 
+  /**
+   * The IPv4 address this IPv6 address stands for under `mode`, or null. "::" and "::1"
+   * are not IPv4-compatible addresses: they convert only as the unspecified address and
+   * as localhost, with their own flags (as in Qt).
+   */
   private convertV6ToIPv4(mode: number): number | null {
     const b = this.v6;
-    const v4 = ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0;
-    const zero10 = b.subarray(0, 10).every((x) => x === 0);
-    if (
-      mode & ConversionModeFlag.ConvertLocalHost &&
-      zero10 &&
-      b[10] === 0 &&
-      b[11] === 0 &&
-      v4 === 1
-    ) {
-      return LOOPBACK_V4;
+    if (!b.subarray(0, 8).every((x) => x === 0)) return null;
+    const mid = ((b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11]) >>> 0;
+    const low = ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0;
+    if (mid === 0xffff) return mode & ConversionModeFlag.ConvertV4MappedToIPv4 ? low : null;
+    if (mid !== 0) return null;
+    if (low === 1) return mode & ConversionModeFlag.ConvertLocalHost ? LOOPBACK_V4 : null;
+    if (low === 0) {
+      const flags =
+        ConversionModeFlag.ConvertUnspecifiedAddress | ConversionModeFlag.ConvertV4CompatToIPv4;
+      return mode & flags ? 0 : null;
     }
-    if (
-      mode & ConversionModeFlag.ConvertV4MappedToIPv4 &&
-      zero10 &&
-      b[10] === 0xff &&
-      b[11] === 0xff
-    ) {
-      return v4;
-    }
-    if (mode & ConversionModeFlag.ConvertV4CompatToIPv4 && zero10 && b[10] === 0 && b[11] === 0) {
-      return v4;
-    }
-    return null;
+    return mode & ConversionModeFlag.ConvertV4CompatToIPv4 ? low : null;
   }
 
   private asIPv4(mode: number): number | null {

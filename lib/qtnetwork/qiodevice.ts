@@ -4,6 +4,8 @@ import { qWarning } from './qlogging.js';
 import { Signal } from './signal.js';
 
 const NEWLINE = 0x0a;
+/** How much `readAll` and `readLine` ask `readData` for at a time. */
+const READ_CHUNK = 16384;
 
 /** Data accepted by `write`: bytes, or a string written as UTF-8. */
 export type WritableData = Buffer | Uint8Array | string;
@@ -116,31 +118,58 @@ export abstract class QIODevice {
     return n;
   }
 
-  /** Reads everything available now. */
+  /** Reads everything available now (the buffer, then whatever `readData` still gives). */
   readAll(): Buffer {
-    return this.read(this.bytesAvailable());
+    if (!this.checkReadable('read')) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    if (this.buffer.size > 0) {
+      chunks.push(this.buffer.read(this.buffer.size));
+      this.bufferConsumed();
+    }
+    for (;;) {
+      const more = this.readData(READ_CHUNK);
+      if (!more || more.length === 0) break;
+      chunks.push(more);
+    }
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
   }
 
   /**
-   * Reads up to and including the next newline, or up to `maxSize` bytes (0 = no limit),
-   * or whatever is available if no newline has arrived.
+   * Reads a line: up to and including the next newline, but at most `maxSize - 1` bytes
+   * (Qt keeps one byte for a terminating NUL; 0 = no limit), or whatever is available if
+   * no newline has arrived. A `maxSize` of 1 warns and reads nothing, as in Qt.
    */
   readLine(maxSize = 0): Buffer {
-    if (!this.checkReadable('readLine')) return Buffer.alloc(0);
+    if (!this.checkReadable('read')) return Buffer.alloc(0);
     if (maxSize < 0) {
       qWarning(`QIODevice::readLine (${this.constructor.name}): Called with maxSize < 0`);
       return Buffer.alloc(0);
     }
-    const limit = maxSize === 0 ? this.buffer.size : Math.min(maxSize, this.buffer.size);
-    const nl = this.buffer.indexOf(NEWLINE, limit);
-    const line = this.buffer.read(nl >= 0 ? nl + 1 : limit);
-    if (line.length > 0) this.bufferConsumed();
-    return line;
+    if (maxSize === 1) {
+      qWarning(`QIODevice::readLine (${this.constructor.name}): Called with maxSize < 2`);
+      return Buffer.alloc(0);
+    }
+    const limit = maxSize === 0 ? Infinity : maxSize - 1;
+    for (;;) {
+      const nl = this.buffer.indexOf(NEWLINE, Math.min(limit, this.buffer.size));
+      if (nl >= 0 || this.buffer.size >= limit) {
+        const line = this.buffer.read(nl >= 0 ? nl + 1 : limit);
+        if (line.length > 0) this.bufferConsumed();
+        return line;
+      }
+      // No newline yet: a device that reads on demand may have more.
+      const want = limit === Infinity ? READ_CHUNK : limit - this.buffer.size;
+      if (!this.pull(want)) break;
+    }
+    const rest = this.buffer.read(this.buffer.size);
+    if (rest.length > 0) this.bufferConsumed();
+    return rest;
   }
 
   /** Returns up to `maxSize` bytes without consuming them. */
   peek(maxSize: number): Buffer {
     if (!this.checkReadable('peek')) return Buffer.alloc(0);
+    if (this.buffer.size < maxSize) this.pull(maxSize - this.buffer.size);
     return this.buffer.peek(maxSize);
   }
 
@@ -151,8 +180,8 @@ export abstract class QIODevice {
 
   /** Reads one byte; null if none is available. */
   getChar(): number | null {
-    if (!this.checkReadable('getChar')) return null;
-    if (this.buffer.size === 0) return null;
+    if (!this.checkReadable('read')) return null;
+    if (this.buffer.size === 0 && !this.pull(1)) return null;
     const b = this.buffer.read(1)[0];
     this.bufferConsumed();
     return b;
@@ -165,7 +194,7 @@ export abstract class QIODevice {
 
   /** Puts a byte back so that it is the next one read (Qt: for undoing `getChar`). */
   ungetChar(c: number | string): void {
-    if (!this.checkReadable('ungetChar')) return;
+    if (!this.checkReadable('read')) return;
     this.buffer.unshift(Buffer.of(toByte(c)));
   }
 
@@ -227,6 +256,14 @@ export abstract class QIODevice {
 
   /** Called after the application took bytes from the buffer (a socket may resume reading). */
   protected bufferConsumed(): void {}
+
+  /** Moves up to `n` bytes from `readData` into the buffer; false if none came. */
+  private pull(n: number): boolean {
+    const more = this.readData(n);
+    if (!more || more.length === 0) return false;
+    this.buffer.push(more);
+    return true;
+  }
 
   private checkReadable(method: string): boolean {
     if (this.mode === OpenModeFlag.NotOpen) {
