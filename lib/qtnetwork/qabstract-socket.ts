@@ -56,6 +56,8 @@ export abstract class QAbstractSocket extends QIODevice {
   /** Emitted when an error occurs; `errorString()` describes it. */
   readonly errorOccurred = new Signal<[error: SocketError]>('errorOccurred');
 
+  /** Data arrived from the peer (even if discarded): what waitForReadyRead waits for. */
+  private readonly readActivity = new Signal<[]>('readActivity');
   private socketState = SocketState.UnconnectedState;
   private socketError = SocketError.UnknownSocketError;
   private sock: net.Socket | null = null;
@@ -65,6 +67,8 @@ export abstract class QAbstractSocket extends QIODevice {
   private readonly held = new ByteQueue();
   private readBufferMax = 0;
   private flushScheduled = false;
+  /** Bytes handed to Node whose write callback has not run yet. */
+  private unconfirmed = 0;
   private refillScheduled = false;
   private emittingReadyRead = false;
   private emittingBytesWritten = false;
@@ -182,7 +186,9 @@ export abstract class QAbstractSocket extends QIODevice {
         if (this.socketState !== SocketState.ClosingState) return;
       }
       if (this.sock && this.writesPending()) {
-        this.flushWrites();
+        // As in Qt, the data goes out from the event loop: bytesToWrite() still counts it
+        // when disconnectFromHost() returns.
+        this.scheduleFlush();
         return;
       }
     }
@@ -337,12 +343,12 @@ export abstract class QAbstractSocket extends QIODevice {
           ? new net.Socket({ fd: descriptor, allowHalfOpen: true, readable: true, writable: true })
           : descriptor;
     } catch {
-      this.setError(SocketError.UnsupportedSocketOperationError, ErrorText.OperationNotSupported);
+      this.setError(SocketError.UnsupportedSocketOperationError, ErrorText.InvalidDescriptor);
       return false;
     }
     if (!this.acceptsNativeSocket(sock)) {
       if (typeof descriptor === 'number') sock.destroy();
-      this.setError(SocketError.UnsupportedSocketOperationError, ErrorText.OperationNotSupported);
+      this.setError(SocketError.UnsupportedSocketOperationError, ErrorText.InvalidDescriptor);
       return false;
     }
     this.generation++;
@@ -475,7 +481,7 @@ export abstract class QAbstractSocket extends QIODevice {
     return this.waitFor(
       remaining(msecs, start),
       (settle) => [
-        this.readyRead.connect(() => settle(true)),
+        this.readActivity.connect(() => settle(true)),
         this.stateChanged.connect((st) => {
           if (st === SocketState.UnconnectedState) settle(false);
         }),
@@ -489,11 +495,22 @@ export abstract class QAbstractSocket extends QIODevice {
    * at once if nothing is pending, or on error, disconnection or timeout (SocketTimeoutError).
    */
   override async waitForBytesWritten(msecs = 30000): Promise<boolean> {
+    if (this.socketState === SocketState.UnconnectedState) {
+      qWarning('QAbstractSocket::waitForBytesWritten() is not allowed in UnconnectedState');
+      return false;
+    }
     if (!this.writesPending()) return false;
     const start = Date.now();
     const s = this.socketState;
     if (s === SocketState.HostLookupState || s === SocketState.ConnectingState) {
-      if (!(await this.waitForConnected(msecs))) return false;
+      // Data written before the connection goes out as soon as it is up, possibly before
+      // this continuation runs: count a bytesWritten emitted meanwhile.
+      let written = false;
+      const off = this.bytesWritten.connect(() => (written = true));
+      const ok = await this.waitForConnected(msecs);
+      off();
+      if (!ok) return false;
+      if (written) return true;
     }
     if (!this.writesPending()) return false;
     this.flushWrites();
@@ -709,7 +726,12 @@ export abstract class QAbstractSocket extends QIODevice {
   }
 
   private onData(chunk: Buffer): void {
-    if (!this.isReadable()) return; // opened write-only (or closed): Qt discards input
+    if (!this.isReadable()) {
+      // Opened write-only (or closed): Qt discards the input, but a waitForReadyRead
+      // still sees that data arrived.
+      this.readActivity.emit();
+      return;
+    }
     let visible = chunk;
     if (this.readBufferMax > 0) {
       const room = this.readBufferMax - this.buffer.size;
@@ -721,6 +743,7 @@ export abstract class QAbstractSocket extends QIODevice {
     }
     if (visible.length === 0) return;
     this.buffer.push(visible);
+    this.readActivity.emit();
     this.emitReadyRead();
   }
 
@@ -758,11 +781,19 @@ export abstract class QAbstractSocket extends QIODevice {
     ) {
       sock.resume();
     }
-    if (moved > 0 && this.isReadable()) this.emitReadyRead();
+    if (moved > 0 && this.isReadable()) {
+      this.readActivity.emit();
+      this.emitReadyRead();
+    }
   }
 
+  /** True while written data has not been reported by bytesWritten yet. */
   private writesPending(): boolean {
-    return this.writeQueue.size > 0 || (this.sock !== null && this.sock.writableLength > 0);
+    return (
+      this.writeQueue.size > 0 ||
+      this.unconfirmed > 0 ||
+      (this.sock !== null && this.sock.writableLength > 0)
+    );
   }
 
   private scheduleFlush(): void {
@@ -782,8 +813,11 @@ export abstract class QAbstractSocket extends QIODevice {
     if (total === 0) return false;
     const chunks = this.writeQueue.takeAll();
     const generation = this.generation;
+    this.unconfirmed += total;
     const done = (err?: Error | null): void => {
-      if (!err && this.sock === sock && this.generation === generation) this.onBytesWritten(total);
+      if (this.sock !== sock || this.generation !== generation) return;
+      this.unconfirmed -= total;
+      if (!err) this.onBytesWritten(total);
     };
     if (chunks.length === 1) {
       sock.write(chunks[0], done);
@@ -855,6 +889,7 @@ export abstract class QAbstractSocket extends QIODevice {
   private resetSocketLayer(): void {
     this.clearConnectTimer();
     this.options.clear();
+    this.unconfirmed = 0;
     const sock = this.sock;
     this.sock = null;
     this.generation++;
@@ -866,7 +901,7 @@ export abstract class QAbstractSocket extends QIODevice {
     this.localPortNumber = 0;
     this.peerAddr = new QHostAddress();
     this.peerPortNumber = 0;
-    this.peerNameText = '';
+    // Qt keeps peerName() after the connection ends; only addresses and ports are cleared.
     this.boundAddress = null;
   }
 

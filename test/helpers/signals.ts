@@ -19,7 +19,11 @@ export function nextEmission<Args extends unknown[]>(
 }
 
 /** Polls `predicate` every few ms until it is true; rejects after `ms`. */
-export async function waitUntil(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+export async function waitUntil(
+  predicate: () => boolean,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
