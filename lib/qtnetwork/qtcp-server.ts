@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 
+import { AcceptQueue, DEFAULT_BACKLOG } from './accept-queue.js';
 import { ErrorText, mapBindError, type MappedError } from './native-errors.js';
 import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
 import { QHostAddress, SpecialAddress } from './qhost-address.js';
@@ -7,13 +8,6 @@ import { qWarning } from './qlogging.js';
 import { QTcpSocket } from './qtcp-socket.js';
 import { Signal } from './signal.js';
 import { NetworkLayerProtocol, SocketError } from './socket-enums.js';
-
-/** Qt's default for `maxPendingConnections()`. */
-const DEFAULT_MAX_PENDING = 30;
-/** Qt's default listen backlog (QTcpServer uses 50 unless told otherwise). */
-const DEFAULT_BACKLOG = 50;
-
-type NewConnectionWaiter = (result: [boolean, boolean]) => void;
 
 /**
  * A TCP server (Qt's QTcpServer) over Node's `net.Server`.
@@ -37,18 +31,14 @@ export class QTcpServer {
   private server: net.Server | null = null;
   private listening = false;
   private binding = false;
-  private readonly pending: QTcpSocket[] = [];
-  /** Accepted by Node, not yet handed to `incomingConnection`: Qt's kernel queue. */
-  private readonly waiting: net.Socket[] = [];
-  private maxPending = DEFAULT_MAX_PENDING;
-  private backlog = DEFAULT_BACKLOG;
-  private paused = false;
-  private drainScheduled = false;
+  private readonly queue = new AcceptQueue<QTcpSocket>({
+    handOut: (raw) => this.incomingConnection(raw),
+    afterHandOut: () => this.newConnection.emit(),
+  });
   private serverErr = SocketError.UnknownSocketError;
   private serverErrText = '';
   private address = new QHostAddress();
   private port = 0;
-  private waiters: NewConnectionWaiter[] = [];
 
   /**
    * Listens on `address` (default Any: IPv4 and IPv6) and `port` (0 = a free port).
@@ -77,7 +67,13 @@ export class QTcpServer {
     const ipv6Only = addr.protocol() === NetworkLayerProtocol.IPv6Protocol;
     return this.startServer(addr, (server, done) =>
       server.listen(
-        { host: addr.toNodeAddress(), port, backlog: this.backlog, ipv6Only, exclusive: true },
+        {
+          host: addr.toNodeAddress(),
+          port,
+          backlog: this.queue.backlog,
+          ipv6Only,
+          exclusive: true,
+        },
         done,
       ),
     );
@@ -107,10 +103,8 @@ export class QTcpServer {
     this.binding = false;
     this.address = new QHostAddress();
     this.port = 0;
-    for (const socket of this.pending.splice(0)) socket.abort();
-    for (const raw of this.waiting.splice(0)) raw.destroy();
+    for (const socket of this.queue.stop()) socket.abort();
     server?.close();
-    this.settleWaiters([false, false]);
   }
 
   /** True while listening. */
@@ -140,28 +134,28 @@ export class QTcpServer {
 
   /** How many connections may be handed out before `nextPendingConnection` (default 30). */
   maxPendingConnections(): number {
-    return this.maxPending;
+    return this.queue.maxPending;
   }
 
   /** Sets the pending-connection limit; raising it hands out waiting connections. */
   setMaxPendingConnections(n: number): void {
-    this.maxPending = n;
-    this.scheduleDrain();
+    this.queue.maxPending = n;
+    this.queue.scheduleDrain();
   }
 
   /** The listen backlog, which also bounds the connections waiting beyond the pending limit (default 50). */
   listenBacklogSize(): number {
-    return this.backlog;
+    return this.queue.backlog;
   }
 
   /** Sets the backlog; applies to the next `listen` (and to the waiting bound at once). */
   setListenBacklogSize(size: number): void {
-    this.backlog = size < 0 ? DEFAULT_BACKLOG : size;
+    this.queue.backlog = size < 0 ? DEFAULT_BACKLOG : size;
   }
 
   /** True if a connection can be taken with `nextPendingConnection`. */
   hasPendingConnections(): boolean {
-    return this.pending.length > 0;
+    return this.queue.pending.length > 0;
   }
 
   /**
@@ -169,54 +163,35 @@ export class QTcpServer {
    * Taking one lets the next waiting connection be handed out.
    */
   nextPendingConnection(): QTcpSocket | null {
-    const socket = this.pending.shift() ?? null;
-    if (socket) this.scheduleDrain();
-    return socket;
+    return this.queue.next();
   }
 
   /**
    * Waits up to `msecs` (-1 = no limit, 0 = only what has already arrived) for a new
    * connection. Resolves `[result, timedOut]` as PySide's binding returns them:
-   * `[true, false]` when a connection arrived, `[false, true]` on timeout,
-   * `[false, false]` when the server is not listening or closes meanwhile.
+   * `[true, false]` when a connection arrived, `[false, true]` on timeout (serverError()
+   * is then SocketTimeoutError, as in Qt), `[false, false]` when the server is not
+   * listening or closes meanwhile. A connection already waiting is handed out even while
+   * accepting is paused, as in Qt.
    */
   waitForNewConnection(msecs = 0): Promise<[boolean, boolean]> {
-    if (!this.listening) return Promise.resolve([false, false]);
-    if (this.waiting.length > 0) {
-      // As in Qt, an explicit wait accepts even while accepting is paused.
-      this.drainOne();
-      return Promise.resolve([true, false]);
-    }
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | null = null;
-      const waiter: NewConnectionWaiter = (result) => {
-        if (timer) clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve(result);
-      };
-      this.waiters.push(waiter);
-      if (msecs >= 0) {
-        timer = setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          this.setServerError({
-            error: SocketError.SocketTimeoutError,
-            text: ErrorText.NetworkTimeout,
-          });
-          resolve([false, true]);
-        }, msecs);
-      }
-    });
+    return this.queue.waitForNew(msecs, () =>
+      this.setServerError({
+        error: SocketError.SocketTimeoutError,
+        text: ErrorText.NetworkTimeout,
+      }),
+    );
   }
 
   /** Stops handing out new connections; they wait (bounded by the backlog) until resumed. */
   pauseAccepting(): void {
-    this.paused = true;
+    this.queue.paused = true;
   }
 
   /** Resumes handing out connections after `pauseAccepting` or an accept error. */
   resumeAccepting(): void {
-    this.paused = false;
-    this.scheduleDrain();
+    this.queue.paused = false;
+    this.queue.scheduleDrain();
   }
 
   /** The listening descriptor, or -1 when not listening (read from Node's internal handle). */
@@ -240,7 +215,7 @@ export class QTcpServer {
 
   /** Adds `socket` to the pending connections (works whether or not the server listens). */
   protected addPendingConnection(socket: QTcpSocket): void {
-    this.pending.push(socket);
+    this.queue.addPending(socket);
     this.pendingConnectionAvailable.emit();
   }
 
@@ -280,6 +255,7 @@ export class QTcpServer {
     server.on('connection', (raw: net.Socket) => this.onIncoming(server, raw));
     this.server = server;
     this.listening = true;
+    this.queue.start();
     this.address = address ?? new QHostAddress(bound.address);
     this.port = bound.port;
     return true;
@@ -317,65 +293,10 @@ export class QTcpServer {
   }
 
   private onIncoming(server: net.Server, raw: net.Socket): void {
-    // Errors on a connection nobody has taken yet must not crash the process.
-    raw.on('error', () => undefined);
     if (server !== this.server || !this.listening) {
       raw.destroy();
       return;
     }
-    if (this.waiting.length >= this.backlog) {
-      // Beyond the backlog the connection is refused: Qt's kernel queue would drop it.
-      raw.destroy();
-      return;
-    }
-    this.waiting.push(raw);
-    this.drain();
-    // As in Qt, a wait ends when a connection arrives, even if the pending limit keeps it
-    // from being handed out yet.
-    if (this.listening) this.settleWaiters([true, false]);
-  }
-
-  private scheduleDrain(): void {
-    if (this.drainScheduled || this.waiting.length === 0) return;
-    this.drainScheduled = true;
-    setImmediate(() => {
-      this.drainScheduled = false;
-      this.drain();
-    });
-  }
-
-  /** Hands the oldest waiting connection to `incomingConnection` if the pending limit allows. */
-  private drainOne(): void {
-    while (this.waiting.length > 0 && this.pending.length < this.maxPending) {
-      const raw = this.waiting.shift()!;
-      if (raw.destroyed) continue;
-      this.incomingConnection(raw);
-      this.newConnection.emit();
-      return;
-    }
-  }
-
-  /** Hands waiting connections to `incomingConnection` while the pending limit allows. */
-  private drain(): void {
-    while (
-      this.listening &&
-      !this.paused &&
-      this.waiting.length > 0 &&
-      this.pending.length < this.maxPending
-    ) {
-      const raw = this.waiting.shift()!;
-      if (raw.destroyed) continue;
-      const server = this.server;
-      this.incomingConnection(raw);
-      this.newConnection.emit();
-      if (server !== this.server || !this.listening) return;
-    }
-  }
-
-  private settleWaiters(result: [boolean, boolean]): void {
-    if (this.waiters.length === 0) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w(result);
+    this.queue.offer(raw);
   }
 }
