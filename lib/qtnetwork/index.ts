@@ -19,5 +19,19 @@ export { QIODevice, type WritableData } from './qiodevice.js';
 export { QAbstractSocket } from './qabstract-socket.js';
 export { QTcpSocket } from './qtcp-socket.js';
 export { QTcpServer } from './qtcp-server.js';
+export {
+  LocalSocketState,
+  LocalSocketError,
+  LocalServerSocketOption,
+  LocalSocketOption,
+} from './local-socket-enums.js';
+export { QLocalSocket } from './qlocal-socket.js';
+export { QLocalServer } from './qlocal-server.js';
+export {
+  fullLocalServerName,
+  probeLocalServer,
+  MAX_SOCKET_PATH_BYTES,
+  type LocalServerStatus,
+} from './local-names.js';
 export { type NativeSocketHandle } from './native-handle.js';
 export { ByteQueue } from './byte-queue.js';
