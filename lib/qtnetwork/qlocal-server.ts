@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import { AcceptQueue, DEFAULT_BACKLOG } from './accept-queue.js';
 import {
   fullLocalServerName,
-  isSocketFile,
   nativeLocalAddress,
   probeLocalServer,
   socketPathProblem,
@@ -125,6 +124,8 @@ export class QLocalServer {
   private serverErrText = '';
   /** Identity of the socket file this server created, so that `close()` removes only it. */
   private ownFile: { dev: number; ino: number } | null = null;
+  /** Runs after the server closed (see temporarySocketPath). */
+  private releaseOnClose: () => void = () => undefined;
 
   /**
    * Listens on the local server `name`, or (a number) serves on an inherited listening
@@ -178,6 +179,8 @@ export class QLocalServer {
     this.binding = false;
     for (const socket of this.queue.stop()) socket.abort();
     server?.close();
+    this.releaseOnClose();
+    this.releaseOnClose = () => undefined;
     this.removeOwnFile();
     this.name = '';
     this.fullName = '';
@@ -329,95 +332,57 @@ export class QLocalServer {
   private async bindAndListen(full: string): Promise<LocalServerError | null> {
     const abstract =
       LINUX && (this.options & LocalServerSocketOption.AbstractNamespaceOption) !== 0;
-    const access = modeFor(this.options);
-    if (WINDOWS || abstract || access === 0) {
+    if (WINDOWS || abstract) {
       const server = this.createServer();
       const err = await listenOn(server, nativeLocalAddress(full, abstract), this.queue.backlog);
       if (err) {
         server.close();
         return mapListenError(err);
       }
-      this.started(server, abstract ? null : full);
+      this.started(server, null);
       return null;
     }
-    return this.listenWithAccess(full, access);
-  }
+    const access = modeFor(this.options);
+    // Without access options an existing file is never replaced (Qt); with them, only a
+    // stale socket is (Qt replaces anything).
+    const status = await probeLocalServer(full);
+    const replaceStale = status === 'stale' && access !== 0;
+    if (status !== 'absent' && !replaceStale) return addressInUse();
 
-  /**
-   * Qt's method for access options: bind in a private directory (mode 0700) beside the
-   * target, set the socket's mode, then rename it into place.
-   */
-  private async listenWithAccess(full: string, mode: number): Promise<LocalServerError | null> {
-    const busy = await this.targetBusy(full);
-    if (busy) return busy;
-    let dir: string;
-    try {
-      dir = fs.mkdtempSync(path.join(path.dirname(full), '.qls'));
-    } catch (err) {
-      return mapListenError(err);
-    }
-    const temp = path.join(dir, 's');
-    const removeDir = (): void => {
-      fs.rmSync(dir, { recursive: true, force: true });
+    // The socket is always bound under a temporary name and then linked into place. libuv
+    // unlinks a Unix socket's bound path when the server closes; binding elsewhere means it
+    // only ever removes that temporary name, never a file someone else has put at `full`.
+    const temp = temporarySocketPath(full);
+    if (!temp) return { error: SocketError.HostNotFoundError, text: `${LISTEN}: Name error` };
+    const server = this.createServer();
+    // With access options the socket gets its mode at creation (through the umask), so
+    // it is never reachable with looser permissions; without them it follows the umask.
+    const previous = access !== 0 ? process.umask(0o777 & ~access) : null;
+    const restore = (): void => {
+      if (previous !== null) process.umask(previous);
     };
-    if (socketPathProblem(temp)) {
-      // The private directory's path is longer than the target's and does not fit in a
-      // socket address: create the socket at the target with a umask that gives it the
-      // right mode from the start (no looser moment either).
-      removeDir();
-      return this.listenWithUmask(full, mode);
-    }
-    const server = this.createServer();
-    const err = await listenOn(server, temp, this.queue.backlog);
-    if (err) {
-      server.close();
-      removeDir();
-      return mapListenError(err);
-    }
-    try {
-      fs.chmodSync(temp, mode);
-      // Check again just before replacing: the path may have changed meanwhile.
-      const busyNow = await this.targetBusy(full);
-      if (busyNow) {
-        server.close();
-        removeDir();
-        return busyNow;
-      }
-      fs.renameSync(temp, full);
-    } catch (e) {
-      server.close();
-      removeDir();
-      return mapListenError(e);
-    }
-    removeDir();
-    this.started(server, full);
-    return null;
-  }
-
-  private async listenWithUmask(full: string, mode: number): Promise<LocalServerError | null> {
-    const busy = await this.targetBusy(full);
-    if (busy) return busy;
-    if (isSocketFile(full)) QLocalServer.removeServer(full);
-    const server = this.createServer();
-    const previous = process.umask(0o777 & ~mode);
     let err: Error | null;
     try {
-      err = await listenOn(server, full, this.queue.backlog, () => process.umask(previous));
+      err = await listenOn(server, temp.bindPath, this.queue.backlog, restore);
     } finally {
-      process.umask(previous);
+      restore();
     }
     if (err) {
       server.close();
+      temp.cleanup();
+      temp.release();
       return mapListenError(err);
     }
+    const placed = await placeSocket(temp.realPath, full, replaceStale);
+    temp.cleanup();
+    if (placed) {
+      server.close();
+      temp.release();
+      return placed;
+    }
+    this.releaseOnClose = temp.release;
     this.started(server, full);
     return null;
-  }
-
-  /** AddressInUseError if `full` holds anything but a stale socket; null if it may be replaced. */
-  private async targetBusy(full: string): Promise<LocalServerError | null> {
-    const status = await probeLocalServer(full);
-    return status === 'absent' || status === 'stale' ? null : addressInUse();
   }
 
   private createServer(): net.Server {
@@ -496,6 +461,92 @@ export class QLocalServer {
   private setServerError(e: LocalServerError): void {
     this.serverErr = e.error;
     this.serverErrText = e.text;
+  }
+}
+
+/** Where to bind before linking into place (same file system as the target). */
+interface TemporarySocket {
+  /** The address given to bind (may be a short alias of `realPath`). */
+  bindPath: string;
+  /** The socket file's real path. */
+  realPath: string;
+  /** Removes the socket file and the private directory. */
+  cleanup: () => void;
+  /** Releases what must live as long as the server (called after the server closes). */
+  release: () => void;
+}
+
+/**
+ * A private directory (mode 0700) beside the target, with the socket `s` in it. When that
+ * path is too long for a socket address, Linux can still bind there through the short
+ * alias /proc/self/fd/<dir>/s; the directory descriptor then stays open until the server
+ * closes, because libuv unlinks the bound path at close and that alias must still name
+ * the private directory then. Null if neither fits.
+ */
+function temporarySocketPath(full: string): TemporarySocket | null {
+  let dir: string;
+  try {
+    dir = fs.mkdtempSync(path.join(path.dirname(full), '.q'));
+  } catch {
+    return null;
+  }
+  const realPath = path.join(dir, 's');
+  const cleanup = (): void => {
+    fs.rmSync(realPath, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  if (!socketPathProblem(realPath)) {
+    return { bindPath: realPath, realPath, cleanup, release: () => undefined };
+  }
+  if (LINUX) {
+    try {
+      const fd = fs.openSync(dir, 'r');
+      let open = true;
+      return {
+        bindPath: `/proc/self/fd/${fd}/s`,
+        realPath,
+        cleanup,
+        release: () => {
+          if (open) fs.closeSync(fd);
+          open = false;
+        },
+      };
+    } catch {
+      // Fall through: no way to bind there.
+    }
+  }
+  cleanup();
+  return null;
+}
+
+/**
+ * Puts the socket bound at `temp` at `full`: a hard link, which fails if anything is
+ * there; or, when `replaceStale`, a rename over the socket file if it is still stale.
+ * Returns an error, or null on success.
+ */
+async function placeSocket(
+  temp: string,
+  full: string,
+  replaceStale: boolean,
+): Promise<LocalServerError | null> {
+  if (replaceStale) {
+    // Check again just before replacing: the path may have changed meanwhile.
+    const status = await probeLocalServer(full);
+    if (status === 'stale') {
+      try {
+        fs.renameSync(temp, full);
+        return null;
+      } catch (err) {
+        return mapListenError(err);
+      }
+    }
+    if (status !== 'absent') return addressInUse();
+  }
+  try {
+    fs.linkSync(temp, full);
+    return null;
+  } catch (err) {
+    return mapListenError(err);
   }
 }
 
