@@ -286,11 +286,16 @@ export class QLocalServer {
   }
 
   /**
-   * Waits up to `msecs` (-1 = no limit) for a new connection: `[true, false]` when one
-   * arrived, `[false, true]` on timeout, `[false, false]` when not listening.
+   * Waits up to `msecs` (-1 = no limit) for a new connection. Resolves
+   * `[hasPendingConnections(), timedOut]`, as Qt's QLocalServer does (so `[true, true]`
+   * when a connection was already pending and none arrived); `[false, false]` when not
+   * listening.
    */
-  waitForNewConnection(msecs = 0): Promise<[boolean, boolean]> {
-    return this.queue.waitForNew(msecs, () => undefined);
+  async waitForNewConnection(msecs = 0): Promise<[boolean, boolean]> {
+    if (!this.listening) return [false, false];
+    const [, timedOut] = await this.queue.waitForNew(msecs, () => undefined);
+    // Qt's QLocalServer answers whether a connection is pending, even after a timeout.
+    return [this.hasPendingConnections(), timedOut];
   }
 
   /** Sets the access options (QLocalServer.SocketOption flags) used by the next `listen`. */

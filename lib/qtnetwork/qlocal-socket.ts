@@ -192,6 +192,16 @@ export class QLocalSocket extends QIODevice {
   }
 
   /**
+   * Qt's `open(mode)` for a local socket: `connectToServer(mode)` with the name set by
+   * `setServerName`, then whether the device is open. Node connects asynchronously, so
+   * this is false until `connected` (Qt: true at once for a listening server).
+   */
+  override open(mode: OpenMode): boolean {
+    this.connectToServer(mode);
+    return this.isOpen();
+  }
+
+  /**
    * Sets the name to connect to; only while unconnected (otherwise Qt's warning and no
    * change). `serverName()` returns it until the connection ends.
    */
@@ -289,20 +299,12 @@ export class QLocalSocket extends QIODevice {
     mode: OpenMode = OpenModeFlag.ReadWrite,
   ): boolean {
     this.cancelConnect();
-    this.open(mode);
+    super.open(mode);
     this.localState = state;
     this.name = '';
     this.fullName = '';
-    const ok = this.stream.setSocketDescriptor(descriptor, state as number as SocketState, mode);
-    if (!ok) {
-      this.localState = LocalSocketState.UnconnectedState;
-      this.setLocalError(
-        LocalSocketError.UnsupportedSocketOperationError,
-        'QLocalSocket::setSocketDescriptor',
-      );
-      this.setOpenMode(OpenModeFlag.NotOpen);
-    }
-    return ok;
+    // As in Qt, a descriptor the stream refuses leaves the state and mode as given.
+    return this.stream.setSocketDescriptor(descriptor, state as number as SocketState, mode);
   }
 
   // ---------------------------------------------------------------- reading and writing
@@ -420,7 +422,7 @@ export class QLocalSocket extends QIODevice {
         return;
       }
       // Qt opens a QLocalSocket unbuffered: the buffering happens in the stream below.
-      this.open(mode | OpenModeFlag.Unbuffered);
+      super.open(mode | OpenModeFlag.Unbuffered);
       this.connected.emit();
     };
     const onError = (err: Error): void => {
