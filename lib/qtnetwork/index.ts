@@ -26,6 +26,10 @@ export {
   LocalSocketOption,
 } from './local-socket-enums.js';
 export { QLocalSocket } from './qlocal-socket.js';
+export { QNetworkProxy, ProxyType, ProxyCapability } from './qnetwork-proxy.js';
+export { QNetworkProxyQuery, QueryType } from './qnetwork-proxy-query.js';
+export { QNetworkProxyFactory } from './qnetwork-proxy-factory.js';
+export { QAuthenticator } from './qauthenticator.js';
 export { QLocalServer } from './qlocal-server.js';
 export {
   fullLocalServerName,

@@ -1,15 +1,23 @@
 import * as dns from 'node:dns';
+import { domainToASCII } from 'node:url';
 import * as net from 'node:net';
 import * as os from 'node:os';
 
 import { ByteQueue } from './byte-queue.js';
+import { openHttpTunnel } from './http-connect-tunnel.js';
 import { ErrorText, mapConnectError, mapIoError, type MappedError } from './native-errors.js';
 import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
 import { OpenModeFlag, type OpenMode } from './open-mode.js';
+import { ProxyTunnelError, type Tunnel } from './proxy-tunnel.js';
+import { QAuthenticator } from './qauthenticator.js';
 import { QHostAddress, SpecialAddress } from './qhost-address.js';
 import { QIODevice } from './qiodevice.js';
 import { qWarning } from './qlogging.js';
+import { ProxyCapability, ProxyType, QNetworkProxy } from './qnetwork-proxy.js';
+import { QNetworkProxyFactory } from './qnetwork-proxy-factory.js';
+import { QNetworkProxyQuery, QueryType } from './qnetwork-proxy-query.js';
 import { Signal } from './signal.js';
+import { openSocks5Tunnel } from './socks5-tunnel.js';
 import {
   BindFlag,
   NetworkLayerProtocol,
@@ -55,6 +63,14 @@ export abstract class QAbstractSocket extends QIODevice {
   readonly stateChanged = new Signal<[state: SocketState]>('stateChanged');
   /** Emitted when an error occurs; `errorString()` describes it. */
   readonly errorOccurred = new Signal<[error: SocketError]>('errorOccurred');
+  /**
+   * Emitted when the proxy asks for credentials: a slot that sets a user or password on
+   * `authenticator` makes the socket try again with them; otherwise the connect fails
+   * with ProxyAuthenticationRequiredError.
+   */
+  readonly proxyAuthenticationRequired = new Signal<
+    [proxy: QNetworkProxy, authenticator: QAuthenticator]
+  >('proxyAuthenticationRequired');
 
   /** Data arrived from the peer (even if discarded): what waitForReadyRead waits for. */
   private readonly readActivity = new Signal<[]>('readActivity');
@@ -90,6 +106,12 @@ export abstract class QAbstractSocket extends QIODevice {
   private boundAddress: QHostAddress | null = null;
   private readonly options = new Map<SocketOption, number>();
   private preferredProtocol = NetworkLayerProtocol.AnyIPProtocol;
+  /** The proxy set with `setProxy` (DefaultProxy: the application's setting). */
+  private socketProxy = new QNetworkProxy(ProxyType.DefaultProxy);
+  /** The proxy the current connection goes through; null for a direct connection. */
+  private proxyInUse: QNetworkProxy | null = null;
+  /** Cancels a tunnel being opened. */
+  private tunnelAbort: AbortController | null = null;
 
   protected constructor(private readonly type: SocketType) {
     super();
@@ -127,7 +149,17 @@ export abstract class QAbstractSocket extends QIODevice {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new RangeError(`connectToHost: port must be an integer from 0 to 65535, got ${port}`);
     }
+    const proxy = this.resolveProxy(hostName, port);
+    if (!proxy) {
+      // No proxy that can tunnel: Qt fails at once, before any state change.
+      this.setErrorAndEmit(
+        SocketError.UnsupportedSocketOperationError,
+        ErrorText.OperationNotSupported,
+      );
+      return;
+    }
     this.resetSocketLayer();
+    this.proxyInUse = proxy.type() === ProxyType.NoProxy ? null : proxy;
     this.writeQueue.clear();
     this.held.clear();
     this.hostName = hostName;
@@ -153,6 +185,17 @@ export abstract class QAbstractSocket extends QIODevice {
     const literal = new QHostAddress(hostName);
     if (!literal.isNull()) {
       this.startConnecting([literal]);
+      return;
+    }
+    if (
+      this.proxyInUse &&
+      this.proxyInUse.capabilities() & ProxyCapability.HostNameLookupCapability
+    ) {
+      // The proxy resolves the name: no local lookup, so no hostFound (as in Qt).
+      this.setState(SocketState.ConnectingState);
+      if (generation !== this.generation || this.socketState !== SocketState.ConnectingState)
+        return;
+      this.connectThroughProxy(domainToASCII(hostName) || hostName);
       return;
     }
     dns.lookup(hostName, { all: true }, (err, addresses) => {
@@ -435,6 +478,20 @@ export abstract class QAbstractSocket extends QIODevice {
     }
   }
 
+  /** The proxy set with `setProxy`; DefaultProxy (the application's setting) by default. */
+  proxy(): QNetworkProxy {
+    return QNetworkProxy.from(this.socketProxy);
+  }
+
+  /**
+   * Sets the proxy for the next `connectToHost`: a SOCKS5 or HTTP (CONNECT) proxy,
+   * NoProxy for a direct connection, or DefaultProxy to use the application's setting.
+   * An explicit proxy is used even for loopback targets (the application's is not).
+   */
+  setProxy(proxy: QNetworkProxy): void {
+    this.socketProxy = QNetworkProxy.from(proxy);
+  }
+
   // ---------------------------------------------------------------- waiting
 
   /**
@@ -632,6 +689,12 @@ export abstract class QAbstractSocket extends QIODevice {
   }
 
   private connectToNextAddress(): void {
+    if (this.proxyInUse) {
+      const target = this.addressesToTry.shift();
+      this.addressesToTry = [];
+      if (target !== undefined) this.connectThroughProxy(target);
+      return;
+    }
     const host = this.addressesToTry.shift();
     if (host === undefined) {
       const failure = this.lastConnectError ?? {
@@ -699,10 +762,10 @@ export abstract class QAbstractSocket extends QIODevice {
     });
   }
 
-  private onConnected(): void {
+  private onConnected(fetchParameters = true): void {
     this.clearConnectTimer();
     this.addressesToTry = [];
-    this.fetchConnectionParameters();
+    if (fetchParameters) this.fetchConnectionParameters();
     const generation = this.generation;
     this.setState(SocketState.ConnectedState);
     if (generation !== this.generation || this.socketState !== SocketState.ConnectedState) return;
@@ -714,6 +777,101 @@ export abstract class QAbstractSocket extends QIODevice {
       return;
     }
     if (this.writeQueue.size > 0) this.scheduleFlush();
+  }
+
+  /**
+   * Which proxy a connection to `host`:`port` uses, in Qt's order: the socket's own proxy
+   * unless it is DefaultProxy; otherwise the application's setting (application proxy,
+   * factory or system configuration; never for localhost or loopback addresses). The
+   * first candidate that can tunnel wins; null if none can.
+   */
+  private resolveProxy(host: string, port: number): QNetworkProxy | null {
+    const candidates =
+      this.socketProxy.type() !== ProxyType.DefaultProxy
+        ? [this.socketProxy]
+        : QNetworkProxyFactory.proxyForQuery(
+            new QNetworkProxyQuery(host, port, '', QueryType.TcpSocket),
+          );
+    const usable = candidates.find((p) => p.capabilities() & ProxyCapability.TunnelingCapability);
+    if (!usable || usable.type() === ProxyType.DefaultProxy) return null;
+    return QNetworkProxy.from(usable);
+  }
+
+  /** Opens a tunnel through the proxy in use to `target` (an address or a name). */
+  private connectThroughProxy(target: string): void {
+    const proxy = this.proxyInUse!;
+    const generation = this.generation;
+    const abort = new AbortController();
+    this.tunnelAbort = abort;
+    const endpoint = {
+      host: proxy.hostName(),
+      port: proxy.port(),
+      user: proxy.user(),
+      password: proxy.password(),
+    };
+    const open = proxy.type() === ProxyType.Socks5Proxy ? openSocks5Tunnel : openHttpTunnel;
+    open(endpoint, { host: target, port: this.port }, CONNECT_TIMEOUT_MS, abort.signal).then(
+      (tunnel) => {
+        if (generation !== this.generation || this.socketState !== SocketState.ConnectingState) {
+          tunnel.socket.destroy();
+          return;
+        }
+        this.tunnelAbort = null;
+        this.onTunnelEstablished(tunnel, target);
+      },
+      (err: unknown) => {
+        if (generation !== this.generation || this.socketState !== SocketState.ConnectingState) {
+          return;
+        }
+        this.tunnelAbort = null;
+        this.onTunnelFailed(err, target);
+      },
+    );
+  }
+
+  private onTunnelEstablished(tunnel: Tunnel, target: string): void {
+    const sock = tunnel.socket;
+    this.attach(sock);
+    // Through SOCKS5 the local end is what the proxy reports (BND.ADDR/BND.PORT); through
+    // HTTP it is this end of the connection to the proxy. The peer is the target, whose
+    // address is known only when it was given as one.
+    this.localAddr = new QHostAddress(tunnel.boundAddress ?? sock.localAddress ?? '');
+    this.localPortNumber = tunnel.boundPort ?? sock.localPort ?? 0;
+    this.peerAddr = new QHostAddress(net.isIP(target) ? target : '');
+    this.peerPortNumber = this.port;
+    this.onConnected(false);
+    if (this.sock === sock) {
+      if (tunnel.head.length > 0) this.onData(tunnel.head);
+      sock.resume();
+    }
+  }
+
+  private onTunnelFailed(err: unknown, target: string): void {
+    const failure =
+      err instanceof ProxyTunnelError
+        ? err
+        : new ProxyTunnelError(SocketError.UnknownSocketError, ErrorText.Unknown);
+    if (failure.authentication === 'required') {
+      const proxy = this.proxyInUse!;
+      const authenticator = new QAuthenticator();
+      authenticator.setRealmFromChallenge(failure.realm);
+      const generation = this.generation;
+      this.proxyAuthenticationRequired.emit(QNetworkProxy.from(proxy), authenticator);
+      if (generation !== this.generation || this.socketState !== SocketState.ConnectingState) {
+        return;
+      }
+      if (authenticator.user() !== '' || authenticator.password() !== '') {
+        proxy.setUser(authenticator.user());
+        proxy.setPassword(authenticator.password());
+        this.connectThroughProxy(target);
+        return;
+      }
+    }
+    this.resetSocketLayer();
+    this.socketState = SocketState.UnconnectedState;
+    this.setError(failure.error, failure.text);
+    this.stateChanged.emit(SocketState.UnconnectedState);
+    this.errorOccurred.emit(failure.error);
   }
 
   private fetchConnectionParameters(): void {
@@ -888,6 +1046,8 @@ export abstract class QAbstractSocket extends QIODevice {
   /** Drops the operating-system socket (Qt's `resetSocketLayer`). */
   private resetSocketLayer(): void {
     this.clearConnectTimer();
+    this.tunnelAbort?.abort();
+    this.tunnelAbort = null;
     this.options.clear();
     this.unconfirmed = 0;
     const sock = this.sock;
