@@ -629,6 +629,31 @@ export abstract class QAbstractSocket extends QIODevice {
     this.stateChanged.emit(state);
   }
 
+  /** Sets the local address reported by `localAddress()` (Qt's protected setter). */
+  protected setLocalAddress(address: QHostAddress): void {
+    this.localAddr = new QHostAddress(address);
+  }
+
+  /** Sets the local port reported by `localPort()`. */
+  protected setLocalPort(port: number): void {
+    this.localPortNumber = port;
+  }
+
+  /** Sets the peer address reported by `peerAddress()`. */
+  protected setPeerAddress(address: QHostAddress): void {
+    this.peerAddr = new QHostAddress(address);
+  }
+
+  /** Sets the peer port reported by `peerPort()`. */
+  protected setPeerPort(port: number): void {
+    this.peerPortNumber = port;
+  }
+
+  /** Sets the name reported by `peerName()`. */
+  protected setPeerName(name: string): void {
+    this.peerNameText = name;
+  }
+
   /** Whether a connection handed to `setSocketDescriptor` is of this socket's kind. */
   protected acceptsNativeSocket(sock: net.Socket): boolean {
     // A TCP connection has IP addresses; a Unix-domain one does not.

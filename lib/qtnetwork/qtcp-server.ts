@@ -5,6 +5,11 @@ import { ErrorText, mapBindError, type MappedError } from './native-errors.js';
 import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
 import { QHostAddress, SpecialAddress } from './qhost-address.js';
 import { qWarning } from './qlogging.js';
+import { ProxyCapability, ProxyType, QNetworkProxy } from './qnetwork-proxy.js';
+import { QNetworkProxyFactory } from './qnetwork-proxy-factory.js';
+import { QNetworkProxyQuery, QueryType } from './qnetwork-proxy-query.js';
+import { ProxyTunnelError } from './proxy-tunnel.js';
+import { openSocks5Bind, type Socks5Bind } from './socks5-tunnel.js';
 import { QTcpSocket } from './qtcp-socket.js';
 import { Signal } from './signal.js';
 import { NetworkLayerProtocol, SocketError } from './socket-enums.js';
@@ -39,6 +44,9 @@ export class QTcpServer {
   private serverErrText = '';
   private address = new QHostAddress();
   private port = 0;
+  private serverProxy = new QNetworkProxy(ProxyType.DefaultProxy);
+  /** A SOCKS5 BIND listening for its one connection. */
+  private bind: Socks5Bind | null = null;
 
   /**
    * Listens on `address` (default Any: IPv4 and IPv6) and `port` (0 = a free port).
@@ -62,6 +70,15 @@ export class QTcpServer {
     let addr = new QHostAddress(address);
     // Qt 5.15 listens on the IPv4 any-address when given a null address.
     if (addr.isNull()) addr = new QHostAddress(SpecialAddress.AnyIPv4);
+    const proxy = this.resolveProxy(addr, port);
+    if (!proxy) {
+      this.setServerError({
+        error: SocketError.UnsupportedSocketOperationError,
+        text: ErrorText.OperationNotSupported,
+      });
+      return false;
+    }
+    if (proxy.type() === ProxyType.Socks5Proxy) return this.listenThroughSocks5(proxy, addr, port);
     // Any is dual-stack (IPv6 socket accepting IPv4 too); AnyIPv6 and IPv6 addresses are
     // IPv6 only, as Qt sets IPV6_V6ONLY for them.
     const ipv6Only = addr.protocol() === NetworkLayerProtocol.IPv6Protocol;
@@ -97,6 +114,8 @@ export class QTcpServer {
    * waiting, are closed (Qt deletes them). `listen` may be called again afterwards.
    */
   close(): void {
+    this.bind?.cancel();
+    this.bind = null;
     const server = this.server;
     this.server = null;
     this.listening = false;
@@ -192,6 +211,21 @@ export class QTcpServer {
   resumeAccepting(): void {
     this.queue.paused = false;
     this.queue.scheduleDrain();
+  }
+
+  /** The proxy set with `setProxy`; DefaultProxy (the application's setting) by default. */
+  proxy(): QNetworkProxy {
+    return QNetworkProxy.from(this.serverProxy);
+  }
+
+  /**
+   * Sets the proxy for the next `listen`. A SOCKS5 proxy listens on the server's behalf
+   * (BIND) for exactly one connection; a proxy that cannot listen (HTTP) makes `listen`
+   * fail with UnsupportedSocketOperationError. A loopback listen address never uses a
+   * proxy (as in Qt).
+   */
+  setProxy(proxy: QNetworkProxy): void {
+    this.serverProxy = QNetworkProxy.from(proxy);
   }
 
   /** The listening descriptor, or -1 when not listening (read from Node's internal handle). */
@@ -292,11 +326,123 @@ export class QTcpServer {
     this.acceptError.emit(this.serverErr);
   }
 
+  /** Qt's choice of proxy for a server; null when none can listen. */
+  private resolveProxy(address: QHostAddress, port: number): QNetworkProxy | null {
+    if (address.isLoopback()) return new QNetworkProxy(ProxyType.NoProxy);
+    const candidates =
+      this.serverProxy.type() !== ProxyType.DefaultProxy
+        ? [this.serverProxy]
+        : QNetworkProxyFactory.proxyForQuery(
+            new QNetworkProxyQuery(port, '', '', QueryType.TcpServer),
+          );
+    const usable = candidates.find((p) => p.capabilities() & ProxyCapability.ListeningCapability);
+    if (!usable || usable.type() === ProxyType.DefaultProxy) return null;
+    return QNetworkProxy.from(usable);
+  }
+
+  /**
+   * Listens through a SOCKS5 proxy (BIND): resolves once the proxy reports where it
+   * listens (serverAddress/serverPort are that address), then hands out the one connection
+   * the proxy relays, with the peer's address from the proxy's second reply. Qt 5.15 hands
+   * out a socket before any peer has connected; the port waits for the peer, as Qt's source
+   * intends (docs/qt-differences.md).
+   */
+  private async listenThroughSocks5(
+    proxy: QNetworkProxy,
+    address: QHostAddress,
+    port: number,
+  ): Promise<boolean> {
+    this.binding = true;
+    const target = address.toNodeAddress() === '::' ? '0.0.0.0' : address.toNodeAddress();
+    const bind = openSocks5Bind(
+      {
+        host: proxy.hostName(),
+        port: proxy.port(),
+        user: proxy.user(),
+        password: proxy.password(),
+      },
+      { host: target, port },
+      30000,
+    );
+    this.bind = bind;
+    let bound: { host: string; port: number };
+    try {
+      bound = await bind.bound;
+    } catch (err) {
+      this.binding = false;
+      if (this.bind === bind) this.bind = null;
+      this.setServerError(
+        err instanceof ProxyTunnelError
+          ? { error: err.error, text: err.text }
+          : { error: SocketError.UnknownSocketError, text: ErrorText.Unknown },
+      );
+      return false;
+    }
+    if (this.bind !== bind || !this.binding) {
+      bind.cancel();
+      return false;
+    }
+    this.binding = false;
+    this.listening = true;
+    this.address = new QHostAddress(bound.host);
+    this.port = bound.port;
+    this.queue.start();
+    bind.established.then(
+      (tunnel) => {
+        if (this.bind !== bind) {
+          tunnel.socket.destroy();
+          return;
+        }
+        this.bind = null;
+        this.listening = false;
+        const socket = new BoundProxySocket();
+        if (
+          !socket.adopt(tunnel.socket, tunnel.peerHost, tunnel.peerPort, this.address, this.port)
+        ) {
+          tunnel.socket.destroy();
+          return;
+        }
+        this.addPendingConnection(socket);
+        this.newConnection.emit();
+      },
+      (err: unknown) => {
+        if (this.bind !== bind) return;
+        this.bind = null;
+        this.listening = false;
+        this.setServerError(
+          err instanceof ProxyTunnelError
+            ? { error: err.error, text: err.text }
+            : { error: SocketError.UnknownSocketError, text: ErrorText.Unknown },
+        );
+        this.acceptError.emit(this.serverErr);
+      },
+    );
+    return true;
+  }
+
   private onIncoming(server: net.Server, raw: net.Socket): void {
     if (server !== this.server || !this.listening) {
       raw.destroy();
       return;
     }
     this.queue.offer(raw);
+  }
+}
+
+/** The socket a SOCKS5 BIND hands out: the control connection, with the peer's address. */
+class BoundProxySocket extends QTcpSocket {
+  adopt(
+    handle: net.Socket,
+    peerHost: string,
+    peerPort: number,
+    local: QHostAddress,
+    localPort: number,
+  ): boolean {
+    if (!this.setSocketDescriptor(handle)) return false;
+    this.setPeerAddress(new QHostAddress(peerHost));
+    this.setPeerPort(peerPort);
+    this.setLocalAddress(local);
+    this.setLocalPort(localPort);
+    return true;
   }
 }

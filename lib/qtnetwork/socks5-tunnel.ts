@@ -169,3 +169,89 @@ export async function openSocks5Tunnel(
     signal.removeEventListener('abort', onAbort);
   }
 }
+
+/** A SOCKS5 BIND in progress: the proxy's listening address, then the one connection. */
+export interface Socks5Bind {
+  /** BND.ADDR/BND.PORT of the first reply: where the proxy listens for the peer. */
+  bound: Promise<{ host: string; port: number }>;
+  /** The peer's connection (its address from the second reply), carried on the control socket. */
+  established: Promise<Tunnel & { peerHost: string; peerPort: number }>;
+  /** Abandons the BIND. */
+  cancel(): void;
+}
+
+/**
+ * Asks a SOCKS5 proxy to listen for one connection (BIND). The handshake is the `socks`
+ * library's; failures are mapped to Qt's errors as for CONNECT.
+ */
+export function openSocks5Bind(
+  proxy: ProxyEndpoint,
+  bindAddress: TunnelTarget,
+  timeoutMs: number,
+): Socks5Bind {
+  const abort = new AbortController();
+  let socket: net.Socket | null = null;
+  let resolveBound!: (v: { host: string; port: number }) => void;
+  let rejectBound!: (e: unknown) => void;
+  let resolveEstablished!: (v: Tunnel & { peerHost: string; peerPort: number }) => void;
+  let rejectEstablished!: (e: unknown) => void;
+  const bound = new Promise<{ host: string; port: number }>((res, rej) => {
+    resolveBound = res;
+    rejectBound = rej;
+  });
+  const established = new Promise<Tunnel & { peerHost: string; peerPort: number }>((res, rej) => {
+    resolveEstablished = res;
+    rejectEstablished = rej;
+  });
+  // Whoever does not wait for one of them must not see an unhandled rejection.
+  established.catch(() => undefined);
+  const fail = (err: unknown): void => {
+    const mapped = err instanceof ProxyTunnelError ? err : mapSocksError(err, false);
+    socket?.destroy();
+    rejectBound(mapped);
+    rejectEstablished(mapped);
+  };
+  connectToProxy(proxy, abort.signal).then((sock) => {
+    socket = sock;
+    const client = new SocksClient({
+      proxy: {
+        host: proxy.host,
+        port: proxy.port,
+        type: 5,
+        userId: proxy.user || undefined,
+        password: proxy.password || undefined,
+      },
+      command: 'bind',
+      destination: bindAddress,
+      timeout: timeoutMs,
+    });
+    client.once('error', fail);
+    client.once('bound', (info: { remoteHost?: { host?: string; port?: number } }) => {
+      const host = info.remoteHost?.host;
+      resolveBound({
+        host: host === undefined || host === '' ? '0.0.0.0' : host,
+        port: info.remoteHost?.port ?? 0,
+      });
+    });
+    client.once(
+      'established',
+      (info: { socket: net.Socket; remoteHost?: { host?: string; port?: number } }) => {
+        resolveEstablished({
+          socket: info.socket,
+          head: Buffer.alloc(0),
+          peerHost: info.remoteHost?.host ?? '',
+          peerPort: info.remoteHost?.port ?? 0,
+        });
+      },
+    );
+    client.connect(sock);
+  }, fail);
+  return {
+    bound,
+    established,
+    cancel: () => {
+      abort.abort();
+      socket?.destroy();
+    },
+  };
+}
