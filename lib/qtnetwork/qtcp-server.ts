@@ -371,6 +371,9 @@ export class QTcpServer {
     } catch (err) {
       this.binding = false;
       if (this.bind === bind) this.bind = null;
+      // Qt reports the any-address after a failed BIND.
+      this.address = new QHostAddress(SpecialAddress.AnyIPv4);
+      this.port = 0;
       this.setServerError(
         err instanceof ProxyTunnelError
           ? { error: err.error, text: err.text }

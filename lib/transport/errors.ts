@@ -1,0 +1,132 @@
+/**
+ * The transport's errors: one class per thing that can go wrong, each with a stable
+ * `code`, so that logs and handlers can tell them apart without parsing messages.
+ */
+
+/** Base of every error this transport raises. */
+export class QtTransportError extends Error {
+  /** A stable, machine-readable identifier, e.g. `'QT_FRAME_TOO_LARGE'`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A frame's length header is above `maxFrameSize` (either direction). */
+export class FrameTooLargeError extends QtTransportError {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super('QT_FRAME_TOO_LARGE', `Frame of ${size} bytes exceeds maxFrameSize (${limit} bytes)`);
+  }
+}
+
+/** A frame header of 0xFFFFFFFF: QDataStream's null QByteArray, which carries no packet. */
+export class NullFrameError extends QtTransportError {
+  constructor() {
+    super('QT_NULL_FRAME', 'Received a null QByteArray frame (length 0xFFFFFFFF)');
+  }
+}
+
+/** A frame of length 0: no packet. */
+export class EmptyFrameError extends QtTransportError {
+  constructor() {
+    super('QT_EMPTY_FRAME', 'Received an empty frame (length 0)');
+  }
+}
+
+/** A frame whose bytes are neither JSON nor CBOR, or do not decode. */
+export class InvalidPayloadError extends QtTransportError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('QT_INVALID_PAYLOAD', `Invalid frame payload: ${reason}`, options);
+  }
+}
+
+/** A decoded payload that is not a packet of the expected kind. */
+export class InvalidPacketError extends QtTransportError {
+  constructor(reason: string) {
+    super('QT_INVALID_PACKET', `Invalid packet: ${reason}`);
+  }
+}
+
+/** A peer stopped sending in the middle of a frame for longer than `incompleteFrameTimeout`. */
+export class IncompleteFrameTimeoutError extends QtTransportError {
+  constructor(
+    readonly timeoutMs: number,
+    readonly received: number,
+    readonly expected: number,
+  ) {
+    super(
+      'QT_INCOMPLETE_FRAME_TIMEOUT',
+      `No progress on a frame for ${timeoutMs} ms (${received} of ${expected} bytes received)`,
+    );
+  }
+}
+
+/** More than `maxSendBufferSize` bytes are queued for a peer that does not read. */
+export class SendBufferOverflowError extends QtTransportError {
+  constructor(
+    readonly queued: number,
+    readonly limit: number,
+  ) {
+    super(
+      'QT_SEND_BUFFER_OVERFLOW',
+      `${queued} bytes queued for a peer that does not read exceed maxSendBufferSize (${limit} bytes)`,
+    );
+  }
+}
+
+/** An option failed validation; the message names the option and what it accepts. */
+export class InvalidOptionError extends QtTransportError {
+  constructor(
+    readonly option: string,
+    expected: string,
+    received: unknown,
+  ) {
+    super(
+      'QT_INVALID_OPTION',
+      `Invalid option "${option}": expected ${expected}, got ${describe(received)}`,
+    );
+  }
+}
+
+/** A connection could not be made or was lost; carries the Qt error name and text. */
+export class QtConnectionError extends QtTransportError {
+  constructor(
+    readonly qtError: string,
+    message: string,
+  ) {
+    super('QT_CONNECTION_ERROR', message);
+  }
+}
+
+/** A request got no complete answer within `requestTimeout`. */
+export class RequestTimeoutError extends QtTransportError {
+  constructor(
+    readonly pattern: string,
+    readonly timeoutMs: number,
+  ) {
+    super('QT_REQUEST_TIMEOUT', `Request "${pattern}" timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** The client was closed while the request was pending. */
+export class ClientClosedError extends QtTransportError {
+  constructor() {
+    super('QT_CLIENT_CLOSED', 'The client was closed before the request completed');
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined) return 'undefined';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
