@@ -10,4 +10,6 @@ export const globalNetworkProxy: {
   applicationProxy: QNetworkProxy | null;
   factory: QNetworkProxyFactory | null;
   useSystem: boolean;
-} = { applicationProxy: null, factory: null, useSystem: false };
+  /** Set by QNetworkProxyFactory: the first proxy for an empty query. */
+  resolveForEmptyQuery: (() => QNetworkProxy) | null;
+} = { applicationProxy: null, factory: null, useSystem: false, resolveForEmptyQuery: null };

@@ -26,7 +26,11 @@ function env(name: string): string {
 function bypassedByNoProxy(host: string, port: number): boolean {
   const list = env('no_proxy');
   if (!list) return false;
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
+  const hostAddress = new QHostAddress(h);
   for (const raw of list.split(',')) {
     let entry = raw.trim().toLowerCase();
     if (entry === '') continue;
@@ -40,8 +44,15 @@ function bypassedByNoProxy(host: string, port: number): boolean {
     entry = entry
       .replace(/^\*/, '')
       .replace(/^\./, '')
+      .replace(/\.$/, '')
       .replace(/^\[(.*)\]$/, '$1');
     if (entryPort >= 0 && entryPort !== port) continue;
+    const entryAddress = new QHostAddress(entry);
+    if (!entryAddress.isNull()) {
+      // An address matches only itself, never as a suffix of another address.
+      if (!hostAddress.isNull() && hostAddress.isEqual(entryAddress)) return true;
+      continue;
+    }
     if (h === entry || h.endsWith(`.${entry}`)) return true;
   }
   return false;
@@ -56,7 +67,7 @@ function parseProxyUrl(value: string, queryType: QueryType): QNetworkProxy | nul
   } catch {
     return null;
   }
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   const user = decodeURIComponent(url.username);
   const password = decodeURIComponent(url.password);
   const port = url.port ? Number(url.port) : 0;
@@ -162,3 +173,6 @@ export abstract class QNetworkProxyFactory {
     return proxy ? [proxy] : noProxy;
   }
 }
+
+globalNetworkProxy.resolveForEmptyQuery = () =>
+  QNetworkProxyFactory.proxyForQuery(new QNetworkProxyQuery())[0];

@@ -22,27 +22,28 @@ export class QNetworkProxyQuery {
   private tag: string;
 
   /**
-   * A query for a connection to `hostName`:`port` (type TcpSocket by default), or, when the
-   * first argument is a number, for a server on that local port (type TcpServer).
+   * A query for a connection: `(hostName, port, protocolTag?, queryType = TcpSocket)`;
+   * or, when the first argument is a number, for a server on that local port:
+   * `(bindPort, protocolTag?, queryType = TcpServer)`, as Qt's constructors.
    */
   constructor(
-    hostOrLocalPort: string | number = '',
+    hostOrBindPort: string | number = '',
     portOrTag: number | string = -1,
-    protocolTag = '',
+    tagOrType: string | QueryType = '',
     queryType?: QueryType,
   ) {
-    if (typeof hostOrLocalPort === 'number') {
-      this.type = queryType ?? QueryType.TcpServer;
+    if (typeof hostOrBindPort === 'number') {
       this.host = '';
       this.peer = -1;
-      this.local = hostOrLocalPort;
-      this.tag = typeof portOrTag === 'string' ? portOrTag : protocolTag;
+      this.local = hostOrBindPort;
+      this.tag = typeof portOrTag === 'string' ? portOrTag : '';
+      this.type = typeof tagOrType === 'number' ? tagOrType : (queryType ?? QueryType.TcpServer);
     } else {
-      this.type = queryType ?? QueryType.TcpSocket;
-      this.host = hostOrLocalPort;
+      this.host = hostOrBindPort;
       this.peer = typeof portOrTag === 'number' ? portOrTag : -1;
       this.local = -1;
-      this.tag = protocolTag;
+      this.tag = typeof tagOrType === 'string' ? tagOrType : '';
+      this.type = typeof tagOrType === 'number' ? tagOrType : (queryType ?? QueryType.TcpSocket);
     }
   }
 

@@ -66,15 +66,17 @@ export class QNetworkProxy {
   private secret: string;
   private caps: number;
   private capsSet = false;
+  /** Constructed without arguments and never changed: Qt's "null" proxy value. */
+  private nullValue: boolean;
 
-  /** A proxy of `type` (default DefaultProxy) at `hostName`:`port` with optional credentials. */
-  constructor(
-    type: ProxyType = ProxyType.DefaultProxy,
-    hostName = '',
-    port = 0,
-    user = '',
-    password = '',
-  ) {
+  /**
+   * A proxy of `type` (default DefaultProxy) at `hostName`:`port` with optional
+   * credentials. Without arguments it is Qt's null value, which equals only another null
+   * value (not even an explicit `new QNetworkProxy(DefaultProxy)`), until a setter runs.
+   */
+  constructor(type?: ProxyType, hostName = '', port = 0, user = '', password = '') {
+    this.nullValue = type === undefined;
+    type ??= ProxyType.DefaultProxy;
     this.proxyType = type;
     this.host = hostName;
     this.portNumber = port;
@@ -94,6 +96,7 @@ export class QNetworkProxy {
     );
     p.caps = other.caps;
     p.capsSet = other.capsSet;
+    p.nullValue = other.nullValue;
     return p;
   }
 
@@ -104,6 +107,7 @@ export class QNetworkProxy {
 
   /** Sets the type; the capabilities follow the new type unless `setCapabilities` was called. */
   setType(type: ProxyType): void {
+    this.nullValue = false;
     this.proxyType = type;
     if (!this.capsSet) this.caps = defaultCapabilities(type);
   }
@@ -115,6 +119,7 @@ export class QNetworkProxy {
 
   /** Sets the proxy's host name or address. */
   setHostName(hostName: string): void {
+    this.nullValue = false;
     this.host = hostName;
   }
 
@@ -125,6 +130,7 @@ export class QNetworkProxy {
 
   /** Sets the proxy's port. */
   setPort(port: number): void {
+    this.nullValue = false;
     this.portNumber = port;
   }
 
@@ -135,6 +141,7 @@ export class QNetworkProxy {
 
   /** Sets the user name for the proxy. */
   setUser(user: string): void {
+    this.nullValue = false;
     this.userName = user;
   }
 
@@ -145,6 +152,7 @@ export class QNetworkProxy {
 
   /** Sets the password for the proxy. */
   setPassword(password: string): void {
+    this.nullValue = false;
     this.secret = password;
   }
 
@@ -155,12 +163,14 @@ export class QNetworkProxy {
 
   /** Overrides the capabilities (they then stay when the type changes, as in Qt). */
   setCapabilities(capabilities: number): void {
+    this.nullValue = false;
     this.caps = capabilities;
     this.capsSet = true;
   }
 
   /** True if type, host, port, credentials and capabilities are all equal. */
   isEqual(other: QNetworkProxy): boolean {
+    if (this.nullValue || other.nullValue) return this.nullValue === other.nullValue;
     return (
       this.proxyType === other.proxyType &&
       this.host === other.host &&
@@ -190,9 +200,16 @@ export class QNetworkProxy {
     globalNetworkProxy.useSystem = false;
   }
 
-  /** The application proxy; NoProxy until one is set. */
+  /**
+   * The application's proxy: the one set with `setApplicationProxy`, or, with a factory or
+   * the system configuration in use, their first answer for an empty query (as Qt);
+   * NoProxy when nothing is set.
+   */
   static applicationProxy(): QNetworkProxy {
     const p = globalNetworkProxy.applicationProxy;
-    return p ? QNetworkProxy.from(p) : new QNetworkProxy(ProxyType.NoProxy);
+    if (p) return QNetworkProxy.from(p);
+    const resolve = globalNetworkProxy.resolveForEmptyQuery;
+    if ((globalNetworkProxy.factory || globalNetworkProxy.useSystem) && resolve) return resolve();
+    return new QNetworkProxy(ProxyType.NoProxy);
   }
 }

@@ -332,9 +332,7 @@ export class QTcpServer {
     const candidates =
       this.serverProxy.type() !== ProxyType.DefaultProxy
         ? [this.serverProxy]
-        : QNetworkProxyFactory.proxyForQuery(
-            new QNetworkProxyQuery(port, '', '', QueryType.TcpServer),
-          );
+        : QNetworkProxyFactory.proxyForQuery(new QNetworkProxyQuery(port, '', QueryType.TcpServer));
     const usable = candidates.find((p) => p.capabilities() & ProxyCapability.ListeningCapability);
     if (!usable || usable.type() === ProxyType.DefaultProxy) return null;
     return QNetworkProxy.from(usable);

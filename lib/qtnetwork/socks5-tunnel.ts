@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 
-import { SocksClient, SocksClientError } from 'socks';
+import { SocksClient } from 'socks';
 
 import {
   ProxyTunnelError,
@@ -89,6 +89,51 @@ function mapSocksError(err: unknown, targetIsName: boolean): ProxyTunnelError {
   }
 }
 
+/**
+ * Checks what the `socks` library lets through but Qt rejects, from the bytes the proxy
+ * sent: a method the client did not offer (Qt: SocketAccessError), and a request reply
+ * whose version is not 5 or whose reserved byte is not 0 (Qt: ProxyProtocolError). The
+ * library does not expose these bytes, hence this check over a copy of them.
+ */
+function qtReplyCheck(received: Buffer, offeredUserPass: boolean): ProxyTunnelError | null {
+  if (received.length < 2) return null;
+  if (received[0] !== 0x05)
+    return new ProxyTunnelError(SocketError.ProxyProtocolError, TEXT.protocol);
+  const method = received[1];
+  if (method === 0x02 && !offeredUserPass) {
+    return new ProxyTunnelError(SocketError.SocketAccessError, TEXT.authMethod);
+  }
+  const reply = method === 0x02 ? 4 : 2;
+  if (received.length >= reply + 3 && (received[reply] !== 0x05 || received[reply + 2] !== 0x00)) {
+    return new ProxyTunnelError(SocketError.ProxyProtocolError, TEXT.protocol);
+  }
+  return null;
+}
+
+/**
+ * Records the first bytes a socket receives (enough for the SOCKS5 handshake replies).
+ * A method the client did not offer ends the handshake before the library answers it
+ * (Qt sends nothing more then).
+ */
+function tapHandshake(sock: net.Socket, offeredUserPass: boolean): () => Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const tap = (chunk: Buffer): void => {
+    if (total < 600) {
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    const first = chunks[0];
+    const method = first.length >= 2 ? first[1] : chunks.length > 1 ? chunks[1][0] : -1;
+    if (method === 0x02 && !offeredUserPass) sock.destroy();
+  };
+  sock.prependListener('data', tap);
+  return () => {
+    sock.removeListener('data', tap);
+    return Buffer.concat(chunks);
+  };
+}
+
 /** Opens the TCP connection to the proxy, mapping its failures to Qt's proxy errors. */
 function connectToProxy(proxy: ProxyEndpoint, signal: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -134,6 +179,8 @@ export async function openSocks5Tunnel(
     sock.destroy();
   };
   signal.addEventListener('abort', onAbort, { once: true });
+  const offeredUserPass = proxy.user !== '' || proxy.password !== '';
+  const handshakeBytes = tapHandshake(sock, offeredUserPass);
   try {
     const info = await SocksClient.createConnection({
       proxy: {
@@ -149,6 +196,8 @@ export async function openSocks5Tunnel(
       timeout: timeoutMs,
     });
     if (signal.aborted) throw new ProxyTunnelError(SocketError.OperationError, 'Aborted');
+    const rejected = qtReplyCheck(handshakeBytes(), offeredUserPass);
+    if (rejected) throw rejected;
     // The library rewrites a reported 0.0.0.0 to the proxy's configured IP address (which is
     // not set here, leaving no host): Qt reports what the proxy said, so restore it.
     const bound = info.remoteHost?.host;
@@ -161,10 +210,7 @@ export async function openSocks5Tunnel(
   } catch (err) {
     sock.destroy();
     if (err instanceof ProxyTunnelError) throw err;
-    if (err instanceof SocksClientError || err instanceof Error) {
-      throw mapSocksError(err, targetIsName);
-    }
-    throw mapSocksError(err, targetIsName);
+    throw qtReplyCheck(handshakeBytes(), offeredUserPass) ?? mapSocksError(err, targetIsName);
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
