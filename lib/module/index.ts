@@ -1,0 +1,1 @@
+export * from './qt-transport.module.js';

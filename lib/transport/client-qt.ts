@@ -1,0 +1,367 @@
+import { EventEmitter } from 'node:events';
+
+import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
+import { throwError, timeout, type Observable } from 'rxjs';
+
+import {
+  LocalSocketError,
+  ProxyType,
+  QLocalSocket,
+  QNetworkProxy,
+  QTcpSocket,
+  socketErrorName,
+  type SocketError,
+} from '../qtnetwork/index.js';
+
+import {
+  ClientClosedError,
+  QtConnectionError,
+  QtTransportError,
+  RequestTimeoutError,
+} from './errors.js';
+import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
+import { checkReplyPacket } from './packets.js';
+import { QtConnection, type QtStreamSocket } from './qt-connection.js';
+import type { QtTransportStatus } from './server-qt.js';
+
+/** Events of ClientQt, for `on(event, callback)`. */
+export interface QtClientEvents {
+  [event: string]: (...args: never[]) => unknown;
+  /** Connected (also after a reconnect). */
+  connect: (socket: QtStreamSocket) => void;
+  /** The connection was lost or closed. */
+  disconnect: () => void;
+  /** A reconnect attempt is scheduled: attempt number and delay in ms. */
+  reconnecting: (attempt: number, delayMs: number) => void;
+  /** The server broke the protocol or a limit; the connection is closed. */
+  protocolError: (error: QtTransportError) => void;
+}
+
+type Callback = (packet: WritePacket) => void;
+
+/** The name of a QLocalSocket error, e.g. 'ServerNotFoundError'. */
+function localErrorName(error: LocalSocketError): string {
+  return LocalSocketError[error] ?? 'UnknownSocketError';
+}
+
+/**
+ * A NestJS ClientProxy on the Qt port: one multiplexed connection (numeric ids) over a
+ * QTcpSocket (optionally through a proxy) or a QLocalSocket, connected lazily.
+ *
+ * - The first connection attempt is bounded by `connectTimeout`; if it fails, the requests
+ *   waiting for it fail with the Qt error and its text, and the next `send` tries again.
+ * - After an established connection is lost, `reconnect` retries with doubling delays and
+ *   jitter; requests issued meanwhile wait for it (bounded by `requestTimeout` when set).
+ * - `requestTimeout` bounds the time to a request's first reply; unsubscribing (or the
+ *   timeout) sends a cancel frame, which tears the handler's Observable down.
+ * - `emit` completes once the event's frame is written; `close()` writes what was emitted
+ *   before it, and fails pending requests with ClientClosedError.
+ */
+export class ClientQt extends ClientProxy<
+  Record<string, (...args: never[]) => unknown>,
+  QtTransportStatus
+> {
+  private readonly opts: ResolvedQtOptions;
+  private socket: QtStreamSocket | null = null;
+  private conn: QtConnection | null = null;
+  private connecting: Promise<QtStreamSocket> | null = null;
+  private reconnecting: Promise<QtStreamSocket> | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private nextId = 1;
+  /** Ids sent on the current connection, still waiting for their last reply. */
+  private readonly pendingOnConnection = new Set<number>();
+  private closedByUser = false;
+  private readonly emitter = new EventEmitter();
+
+  /** Validates `options` at once; a wrong option throws InvalidOptionError. */
+  constructor(options: QtTransportOptions = {}) {
+    super();
+    this.opts = resolveQtOptions(options, 'client');
+    this.initializeSerializer(options as never);
+    this.initializeDeserializer(options as never);
+  }
+
+  /** Connects (once; later calls share the connection or the attempt in progress). */
+  connect(): Promise<QtStreamSocket> {
+    this.closedByUser = false;
+    if (this.conn && !this.conn.isClosed() && this.socket) return Promise.resolve(this.socket);
+    if (this.reconnecting) return this.reconnecting;
+    if (this.connecting) return this.connecting;
+    const attempt = this.openConnection().finally(() => {
+      if (this.connecting === attempt) this.connecting = null;
+    });
+    this.connecting = attempt;
+    return attempt;
+  }
+
+  /**
+   * Closes: pending requests fail with ClientClosedError, events emitted before are still
+   * written, then the connection closes. Resolves when it has.
+   */
+  async close(): Promise<void> {
+    this.closedByUser = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const closedError = new ClientClosedError();
+    for (const [id, callback] of [...this.routingMap.entries()]) {
+      this.routingMap.delete(id);
+      (callback as Callback)({ err: closedError, isDisposed: true });
+    }
+    this.pendingOnConnection.clear();
+    const conn = this.conn;
+    const socket = this.socket;
+    this.conn = null;
+    this.socket = null;
+    if (conn && socket && !conn.isClosed()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          conn.abort();
+          resolve();
+        }, 5000);
+        timer.unref();
+        const off = (
+          socket.stateChanged as { connect(slot: (s: number) => void): () => void }
+        ).connect((s) => {
+          if (s === 0) {
+            clearTimeout(timer);
+            off();
+            resolve();
+          }
+        });
+        conn.close();
+      });
+    }
+    this._status$.next('disconnected');
+  }
+
+  /** Registers a listener for one of QtClientEvents. */
+  override on(event: string, callback: (...args: never[]) => unknown): void {
+    this.emitter.on(event, callback as (...args: unknown[]) => void);
+  }
+
+  /** The QTcpSocket or QLocalSocket of the current connection; throws when there is none. */
+  unwrap<T = QtStreamSocket>(): T {
+    if (!this.socket) {
+      throw new Error('Not initialized. Please call the "connect" method first.');
+    }
+    return this.socket as T;
+  }
+
+  /** Sends a request; with `requestTimeout`, fails with RequestTimeoutError if no reply comes in time. */
+  override send<TResult = unknown, TInput = unknown>(
+    pattern: unknown,
+    data: TInput,
+  ): Observable<TResult> {
+    const source = super.send<TResult, TInput>(pattern, data);
+    const ms = this.opts.requestTimeout;
+    if (ms <= 0) return source;
+    const name = typeof pattern === 'string' ? pattern : JSON.stringify(pattern);
+    return source.pipe(
+      timeout({ first: ms, with: () => throwError(() => new RequestTimeoutError(name, ms)) }),
+    );
+  }
+
+  /** The options in force, with every default filled in. */
+  resolvedOptions(): Readonly<ResolvedQtOptions> {
+    return this.opts;
+  }
+
+  protected publish(packet: ReadPacket, callback: Callback): () => void {
+    const conn = this.conn;
+    if (!conn || conn.isClosed()) {
+      callback({
+        err: new QtConnectionError('NotConnected', 'The client is not connected'),
+        isDisposed: true,
+      });
+      return () => undefined;
+    }
+    const id = this.nextId++;
+    const outgoing = this.serializer.serialize({ ...packet, id } as never) as unknown;
+    this.routingMap.set(String(id), callback);
+    try {
+      conn.send(outgoing, this.opts.codec);
+    } catch (err) {
+      this.routingMap.delete(String(id));
+      callback({ err, isDisposed: true });
+      return () => undefined;
+    }
+    this.pendingOnConnection.add(id);
+    return () => {
+      if (!this.routingMap.has(String(id))) return;
+      this.routingMap.delete(String(id));
+      this.pendingOnConnection.delete(id);
+      // The caller unsubscribed before the last reply: tell the server to stop.
+      if (this.conn === conn && !conn.isClosed()) {
+        conn.send(this.serializer.serialize({ id, cancel: true } as never), this.opts.codec);
+      }
+    };
+  }
+
+  protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
+    const conn = this.conn;
+    if (!conn || conn.isClosed())
+      throw new QtConnectionError('NotConnected', 'The client is not connected');
+    conn.send(this.serializer.serialize(packet as never) as unknown, this.opts.codec);
+    await conn.whenWritten();
+    return undefined as T;
+  }
+
+  // ---------------------------------------------------------------- connecting
+
+  private createSocket(): QtStreamSocket {
+    if (this.opts.transport === 'local') return new QLocalSocket();
+    const socket = new QTcpSocket();
+    const p = this.opts.proxy;
+    const type =
+      p.type === 'socks5'
+        ? ProxyType.Socks5Proxy
+        : p.type === 'http'
+          ? ProxyType.HttpProxy
+          : p.type === 'none'
+            ? ProxyType.NoProxy
+            : ProxyType.DefaultProxy;
+    socket.setProxy(
+      new QNetworkProxy(type, p.hostName ?? '', p.port ?? 0, p.user ?? '', p.password ?? ''),
+    );
+    if (this.opts.readBufferSize > 0) socket.setReadBufferSize(this.opts.readBufferSize);
+    return socket;
+  }
+
+  private async openConnection(): Promise<QtStreamSocket> {
+    const socket = this.createSocket();
+    const ok =
+      socket instanceof QLocalSocket
+        ? (socket.connectToServer(this.opts.name),
+          await socket.waitForConnected(this.opts.connectTimeout))
+        : (socket.connectToHost(this.opts.host, this.opts.port),
+          await socket.waitForConnected(this.opts.connectTimeout));
+    if (!ok) {
+      const error =
+        socket instanceof QLocalSocket
+          ? new QtConnectionError(localErrorName(socket.error()), socket.errorString())
+          : new QtConnectionError(
+              socketErrorName(socket.error() as SocketError),
+              socket.errorString(),
+            );
+      socket.abort();
+      throw error;
+    }
+    if (this.closedByUser) {
+      socket.abort();
+      throw new ClientClosedError();
+    }
+    this.adopt(socket);
+    return socket;
+  }
+
+  private adopt(socket: QtStreamSocket): void {
+    QtConnection.applySocketOptions(socket, this.opts);
+    const conn = new QtConnection(socket, this.opts, {
+      onPacket: (value) => this.onReply(value),
+      onProtocolError: (error) => {
+        this.emitter.emit('protocolError', error);
+      },
+      onClosed: () => this.onConnectionLost(conn),
+    });
+    this.socket = socket;
+    this.conn = conn;
+    this._status$.next('connected');
+    this.emitter.emit('connect', socket);
+    conn.start();
+  }
+
+  private onReply(value: unknown): void {
+    let reply;
+    try {
+      reply = checkReplyPacket(this.deserializer.deserialize(value) as unknown);
+    } catch (err) {
+      this.emitter.emit('protocolError', err);
+      this.conn?.abort();
+      return;
+    }
+    const key = String(reply.id);
+    const callback = this.routingMap.get(key) as Callback | undefined;
+    if (!callback) return;
+    if (reply.isDisposed || reply.err) {
+      this.routingMap.delete(key);
+      this.pendingOnConnection.delete(Number(reply.id));
+      callback({ err: reply.err, response: reply.response, isDisposed: true });
+      return;
+    }
+    callback({ err: reply.err, response: reply.response });
+  }
+
+  private onConnectionLost(conn: QtConnection): void {
+    if (this.conn !== conn) return;
+    this.conn = null;
+    const socket = this.socket;
+    this.socket = null;
+    this.emitter.emit('disconnect');
+    // Requests already sent on this connection can no longer be answered.
+    const lost = new QtConnectionError(
+      'RemoteHostClosedError',
+      `The connection was lost: ${socket?.errorString() ?? 'closed'}`,
+    );
+    for (const id of [...this.pendingOnConnection]) {
+      const callback = this.routingMap.get(String(id)) as Callback | undefined;
+      this.routingMap.delete(String(id));
+      callback?.({ err: lost, isDisposed: true });
+    }
+    this.pendingOnConnection.clear();
+    if (this.closedByUser || this.opts.reconnect === false) {
+      this._status$.next('disconnected');
+      return;
+    }
+    this.startReconnecting(this.opts.reconnect);
+  }
+
+  private startReconnecting(policy: {
+    retries: number;
+    initialDelay: number;
+    maxDelay: number;
+  }): void {
+    this._status$.next('reconnecting');
+    let settle!: { resolve: (s: QtStreamSocket) => void; reject: (e: unknown) => void };
+    const promise = new Promise<QtStreamSocket>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    // Nobody may be waiting for it: never an unhandled rejection.
+    promise.catch(() => undefined);
+    this.reconnecting = promise;
+    let attempt = 0;
+    let lastError: unknown = null;
+    const next = (): void => {
+      if (this.closedByUser) {
+        this.reconnecting = null;
+        settle.reject(new ClientClosedError());
+        return;
+      }
+      if (attempt >= policy.retries) {
+        this.reconnecting = null;
+        this._status$.next('disconnected');
+        settle.reject(
+          lastError ?? new QtConnectionError('UnknownSocketError', 'Reconnecting failed'),
+        );
+        return;
+      }
+      attempt++;
+      const base = Math.min(policy.maxDelay, policy.initialDelay * 2 ** (attempt - 1));
+      const delay = Math.round(base / 2 + Math.random() * (base / 2));
+      this.emitter.emit('reconnecting', attempt, delay);
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        this.openConnection().then(
+          (socket) => {
+            this.reconnecting = null;
+            settle.resolve(socket);
+          },
+          (err: unknown) => {
+            lastError = err;
+            next();
+          },
+        );
+      }, delay);
+    };
+    next();
+  }
+}

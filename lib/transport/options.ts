@@ -1,0 +1,381 @@
+import type { Deserializer, Serializer } from '@nestjs/microservices';
+
+import type { CodecName } from './codec.js';
+import { InvalidOptionError } from './errors.js';
+
+/** Socket options applied to every connection (Qt's QAbstractSocket::SocketOption). */
+export interface QtSocketOptions {
+  /** TCP_NODELAY (LowDelayOption). Default true. */
+  lowDelay?: boolean;
+  /** SO_KEEPALIVE (KeepAliveOption). Default false. */
+  keepAlive?: boolean;
+  /** SO_SNDBUF in bytes. Node cannot set it on TCP sockets: accepted, warned, not applied. */
+  sendBufferSize?: number;
+  /** SO_RCVBUF in bytes. Node cannot set it on TCP sockets: accepted, warned, not applied. */
+  receiveBufferSize?: number;
+  /** IP type of service. Node cannot set it: accepted, warned, not applied. */
+  typeOfService?: number;
+}
+
+/** A client's proxy, as QNetworkProxy. */
+export interface QtProxyOptions {
+  /** 'socks5', 'http' (CONNECT), 'none' (direct) or 'default' (the application proxy). */
+  type: 'socks5' | 'http' | 'none' | 'default';
+  hostName?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+}
+
+/** Reconnection after an established connection is lost (ms, doubling, with jitter). */
+export interface QtReconnectOptions {
+  /** Attempts before giving up. Default 10. */
+  retries?: number;
+  /** First delay in ms. Default 100. */
+  initialDelay?: number;
+  /** Largest delay in ms. Default 5000. */
+  maxDelay?: number;
+}
+
+/** Options of ServerQt and ClientQt (see API.md; unmarked ones apply to both). */
+export interface QtTransportOptions {
+  /** 'tcp' (default) or 'local' (Unix-domain socket / Windows named pipe). */
+  transport?: 'tcp' | 'local';
+  /** TCP host: the address to listen on (server) or connect to (client). Default '127.0.0.1'. */
+  host?: string;
+  /** TCP port. Default 3000. */
+  port?: number;
+  /** Local server name, or an absolute socket path. Required for 'local'. */
+  name?: string;
+  /** Server, local: who may connect (QLocalServer.SocketOption). Default ['user']. */
+  socketAccess?: Array<'user' | 'group' | 'other' | 'world'>;
+  /** Server, local: remove a socket file nobody accepts on before listening. Default true. */
+  removeStaleSocket?: boolean;
+  /** Server: connections handed out before they are taken (Qt's pending limit). Default 30. */
+  maxPendingConnections?: number;
+  /** Server: listen backlog and bound of waiting connections. Default 50. */
+  listenBacklogSize?: number;
+  /** Socket options for every connection. Default { lowDelay: true }. */
+  socketOptions?: QtSocketOptions;
+  /** Bytes a connection buffers from the kernel before reading stops; 0 = unbounded. Default 0. */
+  readBufferSize?: number;
+  /** Client: the proxy to connect through. Default { type: 'default' }. */
+  proxy?: QtProxyOptions;
+  /** Largest frame in bytes, both directions. Default 64 MiB. */
+  maxFrameSize?: number;
+  /** Ms a peer may stall in the middle of a frame. Default 30000. */
+  incompleteFrameTimeout?: number;
+  /** Bytes queued for a peer that does not read before it is dropped. Default 128 MiB. */
+  maxSendBufferSize?: number;
+  /** Client: the encoding of requests ('json' or 'cbor'). Default 'json'. */
+  codec?: CodecName;
+  /** Nest's serializer hook. */
+  serializer?: Serializer;
+  /** Nest's deserializer hook. */
+  deserializer?: Deserializer;
+  /** Client: ms until a request's first reply before it fails; 0 = none. Default 0. */
+  requestTimeout?: number;
+  /** Client: ms for one connection attempt. Default 5000. */
+  connectTimeout?: number;
+  /** Client: reconnection after a lost connection; false turns it off. */
+  reconnect?: QtReconnectOptions | false;
+  /** Server: ms `close()` waits for handlers in flight. Default 10000. */
+  closeTimeout?: number;
+  /** TLS (see the TLS issue); not supported yet. */
+  tls?: never;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedQtOptions {
+  transport: 'tcp' | 'local';
+  host: string;
+  port: number;
+  name: string;
+  socketAccess: Array<'user' | 'group' | 'other' | 'world'>;
+  removeStaleSocket: boolean;
+  maxPendingConnections: number;
+  listenBacklogSize: number;
+  socketOptions: Required<Pick<QtSocketOptions, 'lowDelay' | 'keepAlive'>> & QtSocketOptions;
+  readBufferSize: number;
+  proxy: QtProxyOptions;
+  maxFrameSize: number;
+  incompleteFrameTimeout: number;
+  maxSendBufferSize: number;
+  codec: CodecName;
+  serializer?: Serializer;
+  deserializer?: Deserializer;
+  requestTimeout: number;
+  connectTimeout: number;
+  reconnect: Required<QtReconnectOptions> | false;
+  closeTimeout: number;
+}
+
+const MiB = 1024 * 1024;
+const MAX_FRAME_LIMIT = 0xfffffffe;
+
+const DEFAULTS = {
+  transport: 'tcp',
+  host: '127.0.0.1',
+  port: 3000,
+  removeStaleSocket: true,
+  maxPendingConnections: 30,
+  listenBacklogSize: 50,
+  readBufferSize: 0,
+  maxFrameSize: 64 * MiB,
+  incompleteFrameTimeout: 30000,
+  maxSendBufferSize: 128 * MiB,
+  codec: 'json',
+  requestTimeout: 0,
+  connectTimeout: 5000,
+  closeTimeout: 10000,
+  reconnect: { retries: 10, initialDelay: 100, maxDelay: 5000 },
+} as const;
+
+const KNOWN = new Set<string>([
+  'transport',
+  'host',
+  'port',
+  'name',
+  'socketAccess',
+  'removeStaleSocket',
+  'maxPendingConnections',
+  'listenBacklogSize',
+  'socketOptions',
+  'readBufferSize',
+  'proxy',
+  'maxFrameSize',
+  'incompleteFrameTimeout',
+  'maxSendBufferSize',
+  'codec',
+  'serializer',
+  'deserializer',
+  'requestTimeout',
+  'connectTimeout',
+  'reconnect',
+  'closeTimeout',
+  'tls',
+]);
+
+function integer(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(name, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidOptionError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+  }
+  return value as T;
+}
+
+function bool(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, 'true or false', value);
+  return value;
+}
+
+function plainObject(name: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError(name, 'an object', value);
+  }
+  return value as Record<string, unknown>;
+}
+
+function onlyKeys(name: string, value: Record<string, unknown>, keys: string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) {
+      throw new InvalidOptionError(`${name}.${key}`, `one of the keys ${keys.join(', ')}`, key);
+    }
+  }
+}
+
+/**
+ * Validates options once, at construction, and fills in the defaults. A wrong option
+ * throws InvalidOptionError naming the option and what it accepts.
+ */
+export function resolveQtOptions(
+  input: QtTransportOptions | undefined,
+  role: 'server' | 'client',
+): ResolvedQtOptions {
+  const o = input === undefined ? {} : plainObject('options', input);
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) {
+      throw new InvalidOptionError(key, `a known option (${[...KNOWN].join(', ')})`, o[key]);
+    }
+  }
+  if (o.tls !== undefined) {
+    throw new InvalidOptionError('tls', 'nothing: TLS is not supported yet', o.tls);
+  }
+  const transport = oneOf('transport', o.transport, ['tcp', 'local'] as const, DEFAULTS.transport);
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) {
+    throw new InvalidOptionError('host', 'a non-empty string (host name or address)', o.host);
+  }
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) {
+    throw new InvalidOptionError(
+      'name',
+      'a non-empty string (server name or absolute path)',
+      o.name,
+    );
+  }
+  if (transport === 'local' && o.name === undefined) {
+    throw new InvalidOptionError(
+      'name',
+      "a server name or absolute path (required with transport 'local')",
+      undefined,
+    );
+  }
+  const socketAccessValue = o.socketAccess ?? ['user'];
+  const accessAllowed = ['user', 'group', 'other', 'world'] as const;
+  if (
+    !Array.isArray(socketAccessValue) ||
+    socketAccessValue.some((v) => !(accessAllowed as readonly string[]).includes(v as string))
+  ) {
+    throw new InvalidOptionError(
+      'socketAccess',
+      "an array of 'user', 'group', 'other', 'world'",
+      o.socketAccess,
+    );
+  }
+  const socketOptionsInput =
+    o.socketOptions === undefined ? {} : plainObject('socketOptions', o.socketOptions);
+  onlyKeys('socketOptions', socketOptionsInput, [
+    'lowDelay',
+    'keepAlive',
+    'sendBufferSize',
+    'receiveBufferSize',
+    'typeOfService',
+  ]);
+  const socketOptions = {
+    lowDelay: bool('socketOptions.lowDelay', socketOptionsInput.lowDelay, true),
+    keepAlive: bool('socketOptions.keepAlive', socketOptionsInput.keepAlive, false),
+    sendBufferSize:
+      socketOptionsInput.sendBufferSize === undefined
+        ? undefined
+        : integer('socketOptions.sendBufferSize', socketOptionsInput.sendBufferSize, 0, 1),
+    receiveBufferSize:
+      socketOptionsInput.receiveBufferSize === undefined
+        ? undefined
+        : integer('socketOptions.receiveBufferSize', socketOptionsInput.receiveBufferSize, 0, 1),
+    typeOfService:
+      socketOptionsInput.typeOfService === undefined
+        ? undefined
+        : integer('socketOptions.typeOfService', socketOptionsInput.typeOfService, 0, 0, 255),
+  };
+  const proxyInput = o.proxy === undefined ? { type: 'default' } : plainObject('proxy', o.proxy);
+  onlyKeys('proxy', proxyInput, ['type', 'hostName', 'port', 'user', 'password']);
+  const proxyType = oneOf(
+    'proxy.type',
+    proxyInput.type,
+    ['socks5', 'http', 'none', 'default'] as const,
+    'default',
+  );
+  if (proxyType === 'socks5' || proxyType === 'http') {
+    if (typeof proxyInput.hostName !== 'string' || proxyInput.hostName === '') {
+      throw new InvalidOptionError('proxy.hostName', 'a non-empty string', proxyInput.hostName);
+    }
+    integer('proxy.port', proxyInput.port ?? -1, 0, 1, 65535);
+  }
+  for (const key of ['user', 'password'] as const) {
+    if (proxyInput[key] !== undefined && typeof proxyInput[key] !== 'string') {
+      throw new InvalidOptionError(`proxy.${key}`, 'a string', proxyInput[key]);
+    }
+  }
+  let reconnect: Required<QtReconnectOptions> | false;
+  if (o.reconnect === false) {
+    reconnect = false;
+  } else {
+    const r = o.reconnect === undefined ? {} : plainObject('reconnect', o.reconnect);
+    onlyKeys('reconnect', r, ['retries', 'initialDelay', 'maxDelay']);
+    reconnect = {
+      retries: integer('reconnect.retries', r.retries, DEFAULTS.reconnect.retries, 0),
+      initialDelay: integer(
+        'reconnect.initialDelay',
+        r.initialDelay,
+        DEFAULTS.reconnect.initialDelay,
+        1,
+      ),
+      maxDelay: integer('reconnect.maxDelay', r.maxDelay, DEFAULTS.reconnect.maxDelay, 1),
+    };
+  }
+  for (const key of ['serializer', 'deserializer'] as const) {
+    const hook = o[key] as { serialize?: unknown; deserialize?: unknown } | undefined;
+    const method = key === 'serializer' ? 'serialize' : 'deserialize';
+    if (
+      hook !== undefined &&
+      (typeof hook !== 'object' || hook === null || typeof hook[method] !== 'function')
+    ) {
+      throw new InvalidOptionError(key, `an object with a ${method}() method`, hook);
+    }
+  }
+  void role;
+  return {
+    transport,
+    host: (o.host as string | undefined) ?? DEFAULTS.host,
+    port: integer('port', o.port, DEFAULTS.port, 0, 65535),
+    name: (o.name as string | undefined) ?? '',
+    socketAccess: [...(socketAccessValue as Array<'user' | 'group' | 'other' | 'world'>)],
+    removeStaleSocket: bool('removeStaleSocket', o.removeStaleSocket, DEFAULTS.removeStaleSocket),
+    maxPendingConnections: integer(
+      'maxPendingConnections',
+      o.maxPendingConnections,
+      DEFAULTS.maxPendingConnections,
+      1,
+    ),
+    listenBacklogSize: integer(
+      'listenBacklogSize',
+      o.listenBacklogSize,
+      DEFAULTS.listenBacklogSize,
+      1,
+    ),
+    socketOptions,
+    readBufferSize: integer('readBufferSize', o.readBufferSize, DEFAULTS.readBufferSize, 0),
+    proxy: {
+      type: proxyType,
+      hostName: proxyInput.hostName as string | undefined,
+      port: proxyInput.port as number | undefined,
+      user: proxyInput.user as string | undefined,
+      password: proxyInput.password as string | undefined,
+    },
+    maxFrameSize: integer(
+      'maxFrameSize',
+      o.maxFrameSize,
+      DEFAULTS.maxFrameSize,
+      1,
+      MAX_FRAME_LIMIT,
+    ),
+    incompleteFrameTimeout: integer(
+      'incompleteFrameTimeout',
+      o.incompleteFrameTimeout,
+      DEFAULTS.incompleteFrameTimeout,
+      1,
+    ),
+    maxSendBufferSize: integer(
+      'maxSendBufferSize',
+      o.maxSendBufferSize,
+      DEFAULTS.maxSendBufferSize,
+      1,
+    ),
+    codec: oneOf('codec', o.codec, ['json', 'cbor'] as const, DEFAULTS.codec),
+    serializer: o.serializer as Serializer | undefined,
+    deserializer: o.deserializer as Deserializer | undefined,
+    requestTimeout: integer('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout, 0),
+    connectTimeout: integer('connectTimeout', o.connectTimeout, DEFAULTS.connectTimeout, 1),
+    reconnect,
+    closeTimeout: integer('closeTimeout', o.closeTimeout, DEFAULTS.closeTimeout, 0),
+  };
+}

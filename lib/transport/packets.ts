@@ -1,0 +1,78 @@
+import { InvalidPacketError } from './errors.js';
+
+/** A request or an event as the server receives it. */
+export interface IncomingQtPacket {
+  id?: string | number;
+  pattern: unknown;
+  data?: unknown;
+  metadata?: Record<string, unknown>;
+}
+
+/** A client's cancel of a request: the server tears down that handler's Observable. */
+export interface CancelQtPacket {
+  id: string | number;
+  cancel: true;
+}
+
+/** A reply as the client receives it. */
+export interface ReplyQtPacket {
+  id: string | number;
+  response?: unknown;
+  err?: unknown;
+  isDisposed?: boolean;
+  status?: string;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value)
+  );
+}
+
+function isId(value: unknown): value is string | number {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
+}
+
+/**
+ * Checks a packet a server received: a request ({ id, pattern }), an event ({ pattern })
+ * or a cancel ({ id, cancel: true }). Replies are never accepted by a server.
+ */
+export function classifyServerPacket(
+  value: unknown,
+):
+  | { kind: 'request' | 'event'; packet: IncomingQtPacket }
+  | { kind: 'cancel'; packet: CancelQtPacket } {
+  if (!isRecord(value)) throw new InvalidPacketError('a packet must be a map/object');
+  if (value.cancel === true) {
+    if (!isId(value.id)) throw new InvalidPacketError('a cancel must carry the id of a request');
+    return { kind: 'cancel', packet: { id: value.id, cancel: true } };
+  }
+  if ('response' in value || 'err' in value || 'isDisposed' in value) {
+    throw new InvalidPacketError('a server does not accept replies');
+  }
+  const pattern = value.pattern;
+  if (
+    pattern === undefined ||
+    pattern === null ||
+    (typeof pattern !== 'string' && !isRecord(pattern))
+  ) {
+    throw new InvalidPacketError('a request or event must carry a pattern (a string or an object)');
+  }
+  if (value.id !== undefined && !isId(value.id)) {
+    throw new InvalidPacketError('a request id must be a string or a number');
+  }
+  if (value.metadata !== undefined && !isRecord(value.metadata)) {
+    throw new InvalidPacketError('metadata must be a map/object');
+  }
+  const packet = value as unknown as IncomingQtPacket;
+  return { kind: value.id === undefined ? 'event' : 'request', packet };
+}
+
+/** Checks a packet a client received: a reply ({ id, response?, err?, isDisposed? }). */
+export function checkReplyPacket(value: unknown): ReplyQtPacket {
+  if (!isRecord(value)) throw new InvalidPacketError('a packet must be a map/object');
+  if ('pattern' in value)
+    throw new InvalidPacketError('a client does not accept requests or events');
+  if (!isId(value.id)) throw new InvalidPacketError('a reply must carry the id of its request');
+  return value as unknown as ReplyQtPacket;
+}

@@ -1,0 +1,270 @@
+import {
+  QLocalSocket,
+  QTcpSocket,
+  SocketOption,
+  qInstallMessageHandler,
+} from '../qtnetwork/index.js';
+
+import { decodePayload, encodePayload, type CodecName } from './codec.js';
+import {
+  FrameTooLargeError,
+  IncompleteFrameTimeoutError,
+  QtTransportError,
+  SendBufferOverflowError,
+} from './errors.js';
+import { FrameDecoder, frameHeader } from './frame-decoder.js';
+import type { ResolvedQtOptions } from './options.js';
+
+/** The Qt sockets a connection runs on. */
+export type QtStreamSocket = QTcpSocket | QLocalSocket;
+
+/** What a connection reports to its owner. */
+export interface QtConnectionEvents {
+  /** A decoded frame: the packet value and the codec it came in. */
+  onPacket(value: unknown, codec: CodecName): void;
+  /** A protocol error; the connection is already being closed. */
+  onProtocolError(error: QtTransportError): void;
+  /** The connection has ended (after an error or a close from either side). */
+  onClosed(): void;
+}
+
+/** Bytes queued for a peer above which the connection stops reading from it. */
+const PAUSE_AT = 4 * 1024 * 1024;
+/** Read buffer used while paused when the socket's own is unbounded. */
+const PAUSED_READ_BUFFER = 64 * 1024;
+
+/**
+ * One framed connection over a Qt socket: decodes frames (limits checked as the bytes
+ * arrive), encodes packets, and keeps memory bounded by the options, never by the peer:
+ * - `maxFrameSize` rejects a frame the moment its header arrives;
+ * - `incompleteFrameTimeout` drops a peer stalled mid-frame (every byte of progress resets
+ *   it; it does not run between frames);
+ * - `maxSendBufferSize` drops a peer that does not read what it is sent;
+ * - while more than a few MiB wait to be written to the peer, the connection stops
+ *   decoding and reading from it (the socket's read buffer is bounded then, so TCP flow
+ *   control holds the peer back), and resumes when the queue drains.
+ */
+export class QtConnection {
+  private readonly decoder: FrameDecoder;
+  private stallTimer: NodeJS.Timeout | null = null;
+  private paused = false;
+  private closed = false;
+  /** Bytes handed to the socket, and bytes it reported written, since the start. */
+  private enqueued = 0;
+  private written = 0;
+  private writeWaiters: Array<{ target: number; resolve: () => void; reject: (e: Error) => void }> =
+    [];
+  private readonly offs: Array<() => void> = [];
+
+  constructor(
+    readonly socket: QtStreamSocket,
+    private readonly options: ResolvedQtOptions,
+    private readonly events: QtConnectionEvents,
+  ) {
+    this.decoder = new FrameDecoder(options.maxFrameSize);
+    if (options.readBufferSize > 0) socket.setReadBufferSize(options.readBufferSize);
+    this.offs.push(socket.readyRead.connect(() => this.onReadyRead()));
+    this.offs.push(socket.bytesWritten.connect((n) => this.onBytesWritten(n)));
+    this.offs.push(socket.disconnected.connect(() => this.finish()));
+    this.offs.push(
+      (socket.stateChanged as { connect(slot: (state: number) => void): () => void }).connect(
+        (state) => {
+          if (state === 0) this.finish();
+        },
+      ),
+    );
+  }
+
+  /** Applies the socket options (TCP only; Node cannot set buffer sizes or TOS: skipped). */
+  static applySocketOptions(socket: QtStreamSocket, options: ResolvedQtOptions): void {
+    if (!(socket instanceof QTcpSocket)) return;
+    const previous = qInstallMessageHandler(() => undefined);
+    try {
+      socket.setSocketOption(SocketOption.LowDelayOption, options.socketOptions.lowDelay);
+      socket.setSocketOption(SocketOption.KeepAliveOption, options.socketOptions.keepAlive);
+    } finally {
+      qInstallMessageHandler(previous);
+    }
+  }
+
+  /** Starts reading what has already arrived (call after wiring the owner's state). */
+  start(): void {
+    this.onReadyRead();
+  }
+
+  /** True once the connection has ended. */
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Bytes waiting to be written to the peer. */
+  queuedBytes(): number {
+    return this.socket.bytesToWrite();
+  }
+
+  /**
+   * Encodes `value` with `codec` and sends it as one frame. Throws FrameTooLargeError
+   * (nothing is sent) if the encoding exceeds `maxFrameSize`. Drops the peer with
+   * SendBufferOverflowError if the queue for it would exceed `maxSendBufferSize`.
+   * Returns false if the connection is closed.
+   */
+  send(value: unknown, codec: CodecName): boolean {
+    if (this.closed) return false;
+    const payload = encodePayload(codec, value);
+    return this.sendPayload(payload);
+  }
+
+  /** Sends an already encoded payload as one frame (see `send`). */
+  sendPayload(payload: Buffer): boolean {
+    if (this.closed) return false;
+    if (payload.length > this.options.maxFrameSize) {
+      throw new FrameTooLargeError(payload.length, this.options.maxFrameSize);
+    }
+    const queued = this.socket.bytesToWrite() + payload.length + 4;
+    if (queued > this.options.maxSendBufferSize) {
+      this.fail(new SendBufferOverflowError(queued, this.options.maxSendBufferSize));
+      return false;
+    }
+    // Two writes, one system call: the socket hands every write of a tick to the kernel
+    // together, so the payload is never copied to join it to its header.
+    this.socket.write(frameHeader(payload.length));
+    this.socket.write(payload);
+    this.enqueued += payload.length + 4;
+    if (!this.paused && this.socket.bytesToWrite() > PAUSE_AT) this.pause();
+    return true;
+  }
+
+  /** Resolves once everything sent so far has been handed to the operating system. */
+  whenWritten(): Promise<void> {
+    if (this.written >= this.enqueued) return Promise.resolve();
+    if (this.closed)
+      return Promise.reject(
+        new QtTransportError(
+          'QT_CONNECTION_CLOSED',
+          'The connection closed before the data was written',
+        ),
+      );
+    return new Promise((resolve, reject) => {
+      this.writeWaiters.push({ target: this.enqueued, resolve, reject });
+    });
+  }
+
+  /** Closes after writing what is queued. */
+  close(): void {
+    if (this.closed) return;
+    if (this.socket instanceof QLocalSocket) this.socket.disconnectFromServer();
+    else this.socket.disconnectFromHost();
+  }
+
+  /** Closes at once, dropping what is queued. */
+  abort(): void {
+    this.socket.abort();
+    this.finish();
+  }
+
+  private onReadyRead(): void {
+    if (this.closed || this.paused) return;
+    const chunk = this.socket.readAll();
+    if (chunk.length === 0) return;
+    this.decoder.push(chunk);
+    try {
+      for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
+        const { codec, value } = decodePayload(frame);
+        this.events.onPacket(value, codec);
+        if (this.closed) return;
+        if (this.paused) break;
+      }
+    } catch (err) {
+      this.fail(
+        err instanceof QtTransportError ? err : new QtTransportError('QT_INTERNAL', String(err)),
+      );
+      return;
+    }
+    this.armStallTimer();
+  }
+
+  /** Restarts the stall timer while a frame is incomplete; stops it between frames. */
+  private armStallTimer(): void {
+    if (this.stallTimer) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
+    if (this.closed || !this.decoder.isMidFrame()) return;
+    const timeout = this.options.incompleteFrameTimeout;
+    this.stallTimer = setTimeout(() => {
+      this.fail(
+        new IncompleteFrameTimeoutError(
+          timeout,
+          this.decoder.bufferedBytes(),
+          this.decoder.expectedBytes() < 0 ? 4 : this.decoder.expectedBytes(),
+        ),
+      );
+    }, timeout);
+    this.stallTimer.unref();
+  }
+
+  private pause(): void {
+    this.paused = true;
+    // Bound what the socket keeps reading meanwhile, so that the peer is held back by TCP.
+    if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
+  }
+
+  private onBytesWritten(bytes: number): void {
+    this.written += bytes;
+    if (this.writeWaiters.length > 0) {
+      const ready = this.writeWaiters.filter((w) => w.target <= this.written);
+      this.writeWaiters = this.writeWaiters.filter((w) => w.target > this.written);
+      for (const w of ready) w.resolve();
+    }
+    if (!this.paused || this.socket.bytesToWrite() > PAUSE_AT / 2) return;
+    this.paused = false;
+    if (this.options.readBufferSize === 0) this.socket.setReadBufferSize(0);
+    // Frames already received and decoded later: continue where decoding stopped.
+    setImmediate(() => {
+      if (this.closed || this.paused) return;
+      this.drainDecoded();
+      this.onReadyRead();
+    });
+  }
+
+  /** Delivers frames that were complete when decoding paused. */
+  private drainDecoded(): void {
+    try {
+      for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
+        const { codec, value } = decodePayload(frame);
+        this.events.onPacket(value, codec);
+        if (this.closed || this.paused) return;
+      }
+    } catch (err) {
+      this.fail(
+        err instanceof QtTransportError ? err : new QtTransportError('QT_INTERNAL', String(err)),
+      );
+    }
+  }
+
+  private fail(error: QtTransportError): void {
+    if (this.closed) return;
+    this.events.onProtocolError(error);
+    this.abort();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    for (const off of this.offs) off();
+    this.decoder.reset();
+    const waiters = this.writeWaiters;
+    this.writeWaiters = [];
+    for (const w of waiters) {
+      w.reject(
+        new QtTransportError(
+          'QT_CONNECTION_CLOSED',
+          'The connection closed before the data was written',
+        ),
+      );
+    }
+    this.events.onClosed();
+  }
+}

@@ -1,0 +1,391 @@
+import * as dns from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
+
+import { Server, type CustomTransportStrategy, type WritePacket } from '@nestjs/microservices';
+import { finalize, type Subscription } from 'rxjs';
+
+import {
+  LocalServerSocketOption,
+  QHostAddress,
+  QLocalServer,
+  QTcpServer,
+  socketErrorName,
+  type SocketError,
+} from '../qtnetwork/index.js';
+
+import type { CodecName } from './codec.js';
+import { FrameTooLargeError, QtTransportError } from './errors.js';
+import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
+import { classifyServerPacket, type IncomingQtPacket } from './packets.js';
+import { QtConnection, type QtStreamSocket } from './qt-connection.js';
+import { QtContext } from './qt-context.js';
+
+/** The identifier of this transport (Nest's `transportId`). */
+export const QT_TRANSPORT = Symbol.for('nestjs-qt-transport');
+
+/** Nest's text for a request whose pattern has no handler. */
+export const NO_MESSAGE_HANDLER =
+  'There is no matching message handler defined in the remote service.';
+
+/** The status ServerQt and ClientQt report through `status`. */
+export type QtTransportStatus = 'connected' | 'disconnected' | 'reconnecting';
+
+/** Events of ServerQt, for `on(event, callback)`. */
+export interface QtServerEvents {
+  [event: string]: (...args: never[]) => unknown;
+  /** The server listens. */
+  listening: () => void;
+  /** A connection was accepted. */
+  connection: (socket: QtStreamSocket) => void;
+  /** A connection was closed because the peer broke the protocol or a limit. */
+  protocolError: (error: QtTransportError, socket: QtStreamSocket) => void;
+  /** A connection ended. */
+  disconnect: (socket: QtStreamSocket) => void;
+  /** The server closed. */
+  close: () => void;
+}
+
+interface ServerConnection {
+  readonly conn: QtConnection;
+  readonly socket: QtStreamSocket;
+  readonly requests: Map<string | number, Subscription>;
+}
+
+/**
+ * A NestJS microservice transport strategy on the Qt port: a QTcpServer or a QLocalServer,
+ * framed exactly as Qt's `QDataStream << QByteArray`, with JSON or CBOR packets in Nest's
+ * shape. Use it with `NestFactory.createMicroservice(AppModule, { strategy: new ServerQt(options) })`.
+ */
+export class ServerQt
+  extends Server<Record<string, (...args: never[]) => unknown>, QtTransportStatus>
+  implements CustomTransportStrategy
+{
+  override transportId: symbol = QT_TRANSPORT;
+  private readonly opts: ResolvedQtOptions;
+  private qtServer: QTcpServer | QLocalServer | null = null;
+  private readonly connections = new Set<ServerConnection>();
+  private readonly emitter = new EventEmitter();
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private closing = false;
+
+  /** Validates `options` at once; a wrong option throws InvalidOptionError. */
+  constructor(options: QtTransportOptions = {}) {
+    super();
+    this.opts = resolveQtOptions(options, 'server');
+    this.initializeSerializer(options as never);
+    this.initializeDeserializer(options as never);
+  }
+
+  /**
+   * Starts listening. A failure reaches Nest through `callback` as an Error whose message
+   * is Qt's `errorString()` and whose `code` is the Qt error's name
+   * (e.g. 'AddressInUseError'); nothing is left half-open.
+   */
+  async listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): Promise<void> {
+    try {
+      await this.start();
+    } catch (err) {
+      this._status$.next('disconnected');
+      callback(err);
+      return;
+    }
+    this._status$.next('connected');
+    this.emitter.emit('listening');
+    callback();
+  }
+
+  /**
+   * Closes gracefully: stops accepting, lets handlers in flight finish (up to
+   * `closeTimeout`), writes their replies, then closes every connection (and removes the
+   * local socket file). Nothing runs on the old connections afterwards.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const server = this.qtServer;
+    this.qtServer = null;
+    server?.close();
+    if (this.inFlight > 0 && this.opts.closeTimeout > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.opts.closeTimeout);
+        timer.unref();
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    const closing: Array<Promise<void>> = [];
+    for (const c of [...this.connections]) {
+      for (const sub of c.requests.values()) sub.unsubscribe();
+      c.requests.clear();
+      closing.push(this.closeGracefully(c));
+    }
+    await Promise.all(closing);
+    this._status$.next('disconnected');
+    this.emitter.emit('close');
+  }
+
+  /** Registers a listener for one of QtServerEvents. */
+  on(event: string, callback: (...args: never[]) => unknown): void {
+    this.emitter.on(event, callback as (...args: unknown[]) => void);
+  }
+
+  /** The QTcpServer or QLocalServer; throws before `listen`. */
+  unwrap<T = QTcpServer | QLocalServer>(): T {
+    if (!this.qtServer) {
+      throw new Error(
+        'Not initialized. Please call the "listen"/"startAllMicroservices" method before accessing the server.',
+      );
+    }
+    return this.qtServer as T;
+  }
+
+  /** The options in force, with every default filled in. */
+  resolvedOptions(): Readonly<ResolvedQtOptions> {
+    return this.opts;
+  }
+
+  // ---------------------------------------------------------------- listening
+
+  private async start(): Promise<void> {
+    this.closing = false;
+    const o = this.opts;
+    let server: QTcpServer | QLocalServer;
+    let ok: boolean;
+    if (o.transport === 'local') {
+      const local = new QLocalServer();
+      local.setMaxPendingConnections(o.maxPendingConnections);
+      local.setListenBacklogSize(o.listenBacklogSize);
+      local.setSocketOptions(accessFlags(o.socketAccess));
+      if (o.removeStaleSocket) await QLocalServer.removeStaleServer(o.name);
+      ok = await local.listen(o.name);
+      server = local;
+    } else {
+      const tcp = new QTcpServer();
+      tcp.setMaxPendingConnections(o.maxPendingConnections);
+      tcp.setListenBacklogSize(o.listenBacklogSize);
+      ok = await tcp.listen(await listenAddress(o.host), o.port);
+      server = tcp;
+    }
+    if (!ok) {
+      const err = new Error(server.errorString()) as Error & { code: string };
+      err.code = socketErrorName(server.serverError() as SocketError);
+      server.close();
+      throw err;
+    }
+    server.newConnection.connect(() => this.acceptPending(server));
+    this.qtServer = server;
+  }
+
+  private acceptPending(server: QTcpServer | QLocalServer): void {
+    for (
+      let socket = server.nextPendingConnection();
+      socket;
+      socket = server.nextPendingConnection()
+    ) {
+      if (this.closing) {
+        socket.abort();
+        continue;
+      }
+      this.adopt(socket);
+    }
+  }
+
+  private adopt(socket: QtStreamSocket): void {
+    QtConnection.applySocketOptions(socket, this.opts);
+    const entry: ServerConnection = {
+      socket,
+      requests: new Map(),
+      conn: undefined as unknown as QtConnection,
+    };
+    const conn = new QtConnection(socket, this.opts, {
+      onPacket: (value, codec) => this.onPacket(entry, value, codec),
+      onProtocolError: (error) => {
+        this.logger.warn(`Closing a connection: ${error.message} (${error.code})`);
+        this.emitter.emit('protocolError', error, socket);
+      },
+      onClosed: () => {
+        for (const sub of entry.requests.values()) sub.unsubscribe();
+        entry.requests.clear();
+        this.connections.delete(entry);
+        this.emitter.emit('disconnect', socket);
+      },
+    });
+    (entry as { conn: QtConnection }).conn = conn;
+    this.connections.add(entry);
+    this.emitter.emit('connection', socket);
+    conn.start();
+  }
+
+  // ---------------------------------------------------------------- packets
+
+  private onPacket(entry: ServerConnection, value: unknown, codec: CodecName): void {
+    if (this.closing) return;
+    let classified: ReturnType<typeof classifyServerPacket>;
+    try {
+      classified = classifyServerPacket(value);
+    } catch (err) {
+      this.protocolError(entry, err);
+      return;
+    }
+    if (classified.kind === 'cancel') {
+      const sub = entry.requests.get(classified.packet.id);
+      entry.requests.delete(classified.packet.id);
+      sub?.unsubscribe();
+      return;
+    }
+    this.track(this.dispatch(entry, classified.packet, codec));
+  }
+
+  private async dispatch(
+    entry: ServerConnection,
+    raw: IncomingQtPacket,
+    codec: CodecName,
+  ): Promise<void> {
+    const packet = (await this.deserializer.deserialize(raw)) as IncomingQtPacket;
+    const pattern = this.normalizePattern(packet.pattern as string);
+    const context = new QtContext([entry.socket, pattern, packet.id, packet.metadata]);
+    if (packet.id === undefined) {
+      await this.handleEvent(pattern, packet as never, context);
+      return;
+    }
+    const id = packet.id;
+    const handler = this.getHandlerByPattern(pattern);
+    if (!handler) {
+      this.reply(
+        entry,
+        id,
+        { err: NO_MESSAGE_HANDLER, isDisposed: true, status: 'error' } as WritePacket,
+        codec,
+      );
+      return;
+    }
+    await new Promise<void>((settled) => {
+      Promise.resolve(
+        this.onProcessingStartHook(this.transportId, context, async () => {
+          let ended = false;
+          const end = (): void => {
+            if (ended) return;
+            ended = true;
+            entry.requests.delete(id);
+            this.onProcessingEndHook?.(this.transportId, context);
+            settled();
+          };
+          try {
+            const stream$ = this.transformToObservable(await handler(packet.data, context));
+            if (entry.conn.isClosed() || this.closing) {
+              end();
+              return;
+            }
+            const subscription = this.send(stream$.pipe(finalize(end)), (data) =>
+              this.reply(entry, id, data, codec),
+            );
+            if (!ended) entry.requests.set(id, subscription);
+          } catch (err) {
+            this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
+            end();
+          }
+        }),
+      ).catch((err: unknown) => {
+        this.handleError(err as never);
+        settled();
+      });
+    });
+  }
+
+  private reply(
+    entry: ServerConnection,
+    id: string | number,
+    data: WritePacket,
+    codec: CodecName,
+  ): void {
+    if (entry.conn.isClosed()) return;
+    const packet = this.serializer.serialize({ ...data, id } as never) as unknown;
+    try {
+      entry.conn.send(packet, codec);
+    } catch (err) {
+      if (!(err instanceof FrameTooLargeError)) throw err;
+      // A reply too large for a frame is replaced by an error reply naming the sizes.
+      const replacement = this.serializer.serialize({
+        id,
+        err: `Reply of ${err.size} bytes exceeds maxFrameSize (${err.limit} bytes)`,
+        isDisposed: true,
+      } as never) as unknown;
+      entry.conn.send(replacement, codec);
+      const sub = entry.requests.get(id);
+      entry.requests.delete(id);
+      sub?.unsubscribe();
+    }
+  }
+
+  private protocolError(entry: ServerConnection, err: unknown): void {
+    const error =
+      err instanceof QtTransportError ? err : new QtTransportError('QT_INTERNAL', String(err));
+    this.logger.warn(`Closing a connection: ${error.message} (${error.code})`);
+    this.emitter.emit('protocolError', error, entry.socket);
+    entry.conn.abort();
+  }
+
+  /** Counts work in flight, so that `close()` can wait for it. */
+  private track(work: Promise<unknown>): void {
+    this.inFlight++;
+    work
+      .catch((err: unknown) => this.handleError(err as never))
+      .finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0 && this.idleWaiters.length > 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      });
+  }
+
+  private closeGracefully(entry: ServerConnection): Promise<void> {
+    return new Promise((resolve) => {
+      if (entry.conn.isClosed()) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(() => entry.conn.abort(), 2000);
+      timer.unref();
+      const off = entry.socket.disconnected.connect(() => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+      const offState = (
+        entry.socket.stateChanged as { connect(slot: (s: number) => void): () => void }
+      ).connect((s) => {
+        if (s === 0) {
+          clearTimeout(timer);
+          offState();
+          resolve();
+        }
+      });
+      entry.conn.close();
+    });
+  }
+}
+
+/** QLocalServer access flags for the `socketAccess` option. */
+function accessFlags(access: Array<'user' | 'group' | 'other' | 'world'>): number {
+  let flags = 0;
+  for (const a of access) {
+    if (a === 'user') flags |= LocalServerSocketOption.UserAccessOption;
+    if (a === 'group') flags |= LocalServerSocketOption.GroupAccessOption;
+    if (a === 'other') flags |= LocalServerSocketOption.OtherAccessOption;
+    if (a === 'world') flags |= LocalServerSocketOption.WorldAccessOption;
+  }
+  return flags;
+}
+
+/** The address to listen on: an address as given, or a host name's first address. */
+async function listenAddress(host: string): Promise<QHostAddress> {
+  const literal = new QHostAddress(host);
+  if (!literal.isNull()) return literal;
+  const { address } = await dns.lookup(host);
+  return new QHostAddress(address);
+}
