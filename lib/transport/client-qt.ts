@@ -236,8 +236,14 @@ export class ClientQt extends ClientProxy<
         : (socket.connectToHost(this.opts.host, this.opts.port),
           await socket.waitForConnected(this.opts.connectTimeout));
     if (!ok) {
-      const error =
-        socket instanceof QLocalSocket
+      // Still connecting: the attempt ran out of connectTimeout (a QLocalSocket keeps trying).
+      const timedOut = socket.state() === 2;
+      const error = timedOut
+        ? new QtConnectionError(
+            'SocketTimeoutError',
+            `Connection timed out after ${this.opts.connectTimeout} ms`,
+          )
+        : socket instanceof QLocalSocket
           ? new QtConnectionError(localErrorName(socket.error()), socket.errorString())
           : new QtConnectionError(
               socketErrorName(socket.error() as SocketError),
