@@ -22,7 +22,6 @@ import {
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
 import { checkReplyPacket } from './packets.js';
 import { QtConnection, type QtStreamSocket } from './qt-connection.js';
-import type { QtTransportStatus } from './server-qt.js';
 
 /** Events of ClientQt, for `on(event, callback)`. */
 export interface QtClientEvents {
@@ -57,10 +56,7 @@ function localErrorName(error: LocalSocketError): string {
  * - `emit` completes once the event's frame is written; `close()` writes what was emitted
  *   before it, and fails pending requests with ClientClosedError.
  */
-export class ClientQt extends ClientProxy<
-  Record<string, (...args: never[]) => unknown>,
-  QtTransportStatus
-> {
+export class ClientQt extends ClientProxy {
   private readonly opts: ResolvedQtOptions;
   private socket: QtStreamSocket | null = null;
   private conn: QtConnection | null = null;
@@ -108,6 +104,9 @@ export class ClientQt extends ClientProxy<
       (callback as Callback)({ err: closedError, isDisposed: true });
     }
     this.pendingOnConnection.clear();
+    // Events emitted just before close() reach dispatchEvent a few promise callbacks later:
+    // keep the connection until they have been written.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const conn = this.conn;
     const socket = this.socket;
     this.conn = null;
@@ -167,6 +166,10 @@ export class ClientQt extends ClientProxy<
   }
 
   protected publish(packet: ReadPacket, callback: Callback): () => void {
+    if (this.closedByUser) {
+      callback({ err: new ClientClosedError(), isDisposed: true });
+      return () => undefined;
+    }
     const conn = this.conn;
     if (!conn || conn.isClosed()) {
       callback({
@@ -305,7 +308,7 @@ export class ClientQt extends ClientProxy<
     this.emitter.emit('disconnect');
     // Requests already sent on this connection can no longer be answered.
     const lost = new QtConnectionError(
-      'RemoteHostClosedError',
+      socket instanceof QLocalSocket ? 'PeerClosedError' : 'RemoteHostClosedError',
       `The connection was lost: ${socket?.errorString() ?? 'closed'}`,
     );
     for (const id of [...this.pendingOnConnection]) {

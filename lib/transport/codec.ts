@@ -20,7 +20,15 @@ const cborEncoder = new Encoder({
   pack: false,
   bundleStrings: false,
 });
-const cborDecoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+// 64-bit integers (Qt writes qint64 values such as timestamps that way) decode as numbers,
+// as JSON numbers do; `int64AsNumber` is a cbor-x option its type declarations omit.
+const cborDecoder = new Decoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsNumber: true,
+} as ConstructorParameters<typeof Decoder>[0]);
+
+const TWO_POW_32 = 2 ** 32;
 
 /** The codec of a payload from its first byte: `{` is JSON, a CBOR map header is CBOR. */
 export function detectCodec(payload: Buffer): CodecName | null {
@@ -50,9 +58,16 @@ export function decodePayload(payload: Buffer): { codec: CodecName; value: unkno
   }
 }
 
-/** Replaces undefined with null (CBOR carries no undefined for Qt's QCborValue). */
+/**
+ * Prepares a value for CBOR as Qt reads it: undefined becomes null (QCborValue has no use
+ * for it), and whole numbers beyond 32 bits become CBOR integers (cbor-x would write them
+ * as doubles, which QCborValue reads as non-integers).
+ */
 function undefinedToNull(value: unknown): unknown {
   if (value === undefined) return null;
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && Math.abs(value) >= TWO_POW_32 ? BigInt(value) : value;
+  }
   if (value === null || typeof value !== 'object') return value;
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return value;
   if (Array.isArray(value)) {

@@ -80,6 +80,19 @@ export class SendBufferOverflowError extends QtTransportError {
   }
 }
 
+/** A peer took none of its waiting replies for `incompleteFrameTimeout` while reading was paused. */
+export class WriteStallError extends QtTransportError {
+  constructor(
+    readonly timeoutMs: number,
+    readonly queued: number,
+  ) {
+    super(
+      'QT_WRITE_STALL',
+      `The peer read nothing for ${timeoutMs} ms while ${queued} bytes waited for it`,
+    );
+  }
+}
+
 /** An option failed validation; the message names the option and what it accepts. */
 export class InvalidOptionError extends QtTransportError {
   constructor(
@@ -94,13 +107,17 @@ export class InvalidOptionError extends QtTransportError {
   }
 }
 
-/** A connection could not be made or was lost; carries the Qt error name and text. */
+/**
+ * A connection could not be made or was lost. Its `code` (and `qtError`) is the Qt error's
+ * name, e.g. 'ConnectionRefusedError' or 'ServerNotFoundError', and its message is Qt's
+ * `errorString()`, as for listen failures.
+ */
 export class QtConnectionError extends QtTransportError {
   constructor(
     readonly qtError: string,
     message: string,
   ) {
-    super('QT_CONNECTION_ERROR', message);
+    super(qtError, message);
   }
 }
 

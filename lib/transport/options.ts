@@ -111,6 +111,8 @@ export interface ResolvedQtOptions {
 }
 
 const MiB = 1024 * 1024;
+/** Node's timers hold at most 2^31 - 1 ms; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_FRAME_LIMIT = 0xfffffffe;
 
 const DEFAULTS = {
@@ -299,7 +301,17 @@ export function resolveQtOptions(
   if (o.reconnect === false) {
     reconnect = false;
   } else {
-    const r = o.reconnect === undefined ? {} : plainObject('reconnect', o.reconnect);
+    if (
+      o.reconnect !== undefined &&
+      (typeof o.reconnect !== 'object' || o.reconnect === null || Array.isArray(o.reconnect))
+    ) {
+      throw new InvalidOptionError(
+        'reconnect',
+        'false or an object { retries, initialDelay, maxDelay }',
+        o.reconnect,
+      );
+    }
+    const r = (o.reconnect ?? {}) as Record<string, unknown>;
     onlyKeys('reconnect', r, ['retries', 'initialDelay', 'maxDelay']);
     reconnect = {
       retries: integer('reconnect.retries', r.retries, DEFAULTS.reconnect.retries, 0),
@@ -308,8 +320,15 @@ export function resolveQtOptions(
         r.initialDelay,
         DEFAULTS.reconnect.initialDelay,
         1,
+        MAX_TIMER_MS,
       ),
-      maxDelay: integer('reconnect.maxDelay', r.maxDelay, DEFAULTS.reconnect.maxDelay, 1),
+      maxDelay: integer(
+        'reconnect.maxDelay',
+        r.maxDelay,
+        DEFAULTS.reconnect.maxDelay,
+        1,
+        MAX_TIMER_MS,
+      ),
     };
   }
   for (const key of ['serializer', 'deserializer'] as const) {
@@ -363,6 +382,7 @@ export function resolveQtOptions(
       o.incompleteFrameTimeout,
       DEFAULTS.incompleteFrameTimeout,
       1,
+      MAX_TIMER_MS,
     ),
     maxSendBufferSize: integer(
       'maxSendBufferSize',
@@ -373,9 +393,21 @@ export function resolveQtOptions(
     codec: oneOf('codec', o.codec, ['json', 'cbor'] as const, DEFAULTS.codec),
     serializer: o.serializer as Serializer | undefined,
     deserializer: o.deserializer as Deserializer | undefined,
-    requestTimeout: integer('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout, 0),
-    connectTimeout: integer('connectTimeout', o.connectTimeout, DEFAULTS.connectTimeout, 1),
+    requestTimeout: integer(
+      'requestTimeout',
+      o.requestTimeout,
+      DEFAULTS.requestTimeout,
+      0,
+      MAX_TIMER_MS,
+    ),
+    connectTimeout: integer(
+      'connectTimeout',
+      o.connectTimeout,
+      DEFAULTS.connectTimeout,
+      1,
+      MAX_TIMER_MS,
+    ),
     reconnect,
-    closeTimeout: integer('closeTimeout', o.closeTimeout, DEFAULTS.closeTimeout, 0),
+    closeTimeout: integer('closeTimeout', o.closeTimeout, DEFAULTS.closeTimeout, 0, MAX_TIMER_MS),
   };
 }

@@ -11,6 +11,7 @@ import {
   IncompleteFrameTimeoutError,
   QtTransportError,
   SendBufferOverflowError,
+  WriteStallError,
 } from './errors.js';
 import { FrameDecoder, frameHeader } from './frame-decoder.js';
 import type { ResolvedQtOptions } from './options.js';
@@ -39,7 +40,9 @@ const PAUSED_READ_BUFFER = 64 * 1024;
  * - `maxFrameSize` rejects a frame the moment its header arrives;
  * - `incompleteFrameTimeout` drops a peer stalled mid-frame (every byte of progress resets
  *   it; it does not run between frames);
- * - `maxSendBufferSize` drops a peer that does not read what it is sent;
+ * - `maxSendBufferSize` drops a peer when more than that waits for it (beyond what the
+ *   kernel takes), and a peer that takes nothing of its waiting replies for
+ *   `incompleteFrameTimeout` is dropped too;
  * - while more than a few MiB wait to be written to the peer, the connection stops
  *   decoding and reading from it (the socket's read buffer is bounded then, so TCP flow
  *   control holds the peer back), and resumes when the queue drains.
@@ -47,6 +50,7 @@ const PAUSED_READ_BUFFER = 64 * 1024;
 export class QtConnection {
   private readonly decoder: FrameDecoder;
   private stallTimer: NodeJS.Timeout | null = null;
+  private writeStallTimer: NodeJS.Timeout | null = null;
   private paused = false;
   private closed = false;
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
@@ -120,7 +124,12 @@ export class QtConnection {
     if (payload.length > this.options.maxFrameSize) {
       throw new FrameTooLargeError(payload.length, this.options.maxFrameSize);
     }
-    const queued = this.socket.bytesToWrite() + payload.length + 4;
+    let queued = this.socket.bytesToWrite() + payload.length + 4;
+    if (queued > this.options.maxSendBufferSize) {
+      // Only what the kernel will not take counts: hand the queue over first.
+      this.socket.flush();
+      queued = this.socket.bytesToWrite() + payload.length + 4;
+    }
     if (queued > this.options.maxSendBufferSize) {
       this.fail(new SendBufferOverflowError(queued, this.options.maxSendBufferSize));
       return false;
@@ -130,7 +139,7 @@ export class QtConnection {
     this.socket.write(frameHeader(payload.length));
     this.socket.write(payload);
     this.enqueued += payload.length + 4;
-    if (!this.paused && this.socket.bytesToWrite() > PAUSE_AT) this.pause();
+    if (!this.paused && this.socket.bytesToWrite() > this.pauseAt()) this.pause();
     return true;
   }
 
@@ -205,19 +214,30 @@ export class QtConnection {
 
   private pause(): void {
     this.paused = true;
+    // Not reading is the connection's choice, not the peer's stall: no frame timeout now.
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    this.armWriteStallTimer();
     // Bound what the socket keeps reading meanwhile, so that the peer is held back by TCP.
     if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
   }
 
+  /** Queued bytes above which reading from the peer stops: 4 MiB, or the send limit if lower. */
+  private pauseAt(): number {
+    return Math.min(PAUSE_AT, this.options.maxSendBufferSize);
+  }
+
   private onBytesWritten(bytes: number): void {
     this.written += bytes;
+    if (this.paused) this.armWriteStallTimer();
     if (this.writeWaiters.length > 0) {
       const ready = this.writeWaiters.filter((w) => w.target <= this.written);
       this.writeWaiters = this.writeWaiters.filter((w) => w.target > this.written);
       for (const w of ready) w.resolve();
     }
-    if (!this.paused || this.socket.bytesToWrite() > PAUSE_AT / 2) return;
+    if (!this.paused || this.socket.bytesToWrite() > this.pauseAt() / 2) return;
     this.paused = false;
+    this.clearWriteStallTimer();
     if (this.options.readBufferSize === 0) this.socket.setReadBufferSize(0);
     // Frames already received and decoded later: continue where decoding stopped.
     setImmediate(() => {
@@ -242,6 +262,24 @@ export class QtConnection {
     }
   }
 
+  /**
+   * While reading is paused for a peer that does not take its replies, the peer must make
+   * progress: if nothing is written to it for `incompleteFrameTimeout`, it is dropped.
+   */
+  private armWriteStallTimer(): void {
+    this.clearWriteStallTimer();
+    const timeout = this.options.incompleteFrameTimeout;
+    this.writeStallTimer = setTimeout(() => {
+      this.fail(new WriteStallError(timeout, this.socket.bytesToWrite()));
+    }, timeout);
+    this.writeStallTimer.unref();
+  }
+
+  private clearWriteStallTimer(): void {
+    if (this.writeStallTimer) clearTimeout(this.writeStallTimer);
+    this.writeStallTimer = null;
+  }
+
   private fail(error: QtTransportError): void {
     if (this.closed) return;
     this.events.onProtocolError(error);
@@ -253,6 +291,7 @@ export class QtConnection {
     this.closed = true;
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = null;
+    this.clearWriteStallTimer();
     for (const off of this.offs) off();
     this.decoder.reset();
     const waiters = this.writeWaiters;

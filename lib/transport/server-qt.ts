@@ -116,6 +116,8 @@ export class ServerQt
         });
       });
     }
+    // Nest writes a reply on the tick after the handler's stream ends: let that happen.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const closing: Array<Promise<void>> = [];
     for (const c of [...this.connections]) {
       for (const sub of c.requests.values()) sub.unsubscribe();
@@ -275,7 +277,9 @@ export class ServerQt
           };
           try {
             const stream$ = this.transformToObservable(await handler(packet.data, context));
-            if (entry.conn.isClosed() || this.closing) {
+            // A handler that finishes while the server closes still gets its reply out;
+            // only a connection that is already gone has nobody to answer.
+            if (entry.conn.isClosed()) {
               end();
               return;
             }

@@ -1,0 +1,328 @@
+/**
+ * resolveQtOptions: the defaults of API.md's table, and for every option a wrong value
+ * that fails with InvalidOptionError ('QT_INVALID_OPTION') naming the option and what it
+ * accepts; ServerQt and ClientQt fail the same way at construction.
+ */
+import {
+  ClientQt,
+  InvalidOptionError,
+  QtTransportError,
+  ServerQt,
+  resolveQtOptions,
+  type QtTransportOptions,
+} from '../../lib/transport/index.js';
+
+const MiB = 1024 * 1024;
+
+function invalid(input: unknown, role: 'server' | 'client' = 'client'): InvalidOptionError {
+  let caught: unknown = null;
+  try {
+    resolveQtOptions(input as QtTransportOptions, role);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(InvalidOptionError);
+  expect(caught).toBeInstanceOf(QtTransportError);
+  const err = caught as InvalidOptionError;
+  expect(err.code).toBe('QT_INVALID_OPTION');
+  return err;
+}
+
+describe('resolveQtOptions: defaults (API.md)', () => {
+  const expected = {
+    transport: 'tcp',
+    host: '127.0.0.1',
+    port: 3000,
+    socketAccess: ['user'],
+    removeStaleSocket: true,
+    maxPendingConnections: 30,
+    listenBacklogSize: 50,
+    readBufferSize: 0,
+    maxFrameSize: 64 * MiB,
+    incompleteFrameTimeout: 30000,
+    maxSendBufferSize: 128 * MiB,
+    codec: 'json',
+    requestTimeout: 0,
+    connectTimeout: 5000,
+    reconnect: { retries: 10, initialDelay: 100, maxDelay: 5000 },
+    closeTimeout: 10000,
+  };
+
+  it.each(['server', 'client'] as const)('fills in every default (%s, no options)', (role) => {
+    const o = resolveQtOptions(undefined, role);
+    expect(o).toMatchObject(expected);
+    expect(o.maxFrameSize).toBe(67108864);
+    expect(o.maxSendBufferSize).toBe(134217728);
+    expect(o.socketOptions.lowDelay).toBe(true);
+    expect(o.socketOptions.keepAlive).toBe(false);
+    expect(o.socketOptions.sendBufferSize).toBeUndefined();
+    expect(o.socketOptions.receiveBufferSize).toBeUndefined();
+    expect(o.socketOptions.typeOfService).toBeUndefined();
+    expect(o.proxy.type).toBe('default');
+    expect(o.serializer).toBeUndefined();
+    expect(o.deserializer).toBeUndefined();
+  });
+
+  it('gives the same defaults for an empty object', () => {
+    expect(resolveQtOptions({}, 'client')).toEqual(resolveQtOptions(undefined, 'client'));
+  });
+
+  it('ServerQt and ClientQt report the defaults through resolvedOptions()', () => {
+    expect(new ServerQt().resolvedOptions()).toMatchObject(expected);
+    expect(new ClientQt().resolvedOptions()).toMatchObject(expected);
+  });
+
+  it('keeps given values and fills the rest of nested options', () => {
+    const o = resolveQtOptions(
+      {
+        transport: 'local',
+        name: 'svc',
+        socketAccess: ['user', 'group'],
+        socketOptions: { keepAlive: true },
+        reconnect: { retries: 3 },
+        proxy: { type: 'socks5', hostName: 'gw', port: 1080, user: 'u', password: 'p' },
+        codec: 'cbor',
+      },
+      'client',
+    );
+    expect(o.transport).toBe('local');
+    expect(o.name).toBe('svc');
+    expect(o.socketAccess).toEqual(['user', 'group']);
+    expect(o.socketOptions).toMatchObject({ lowDelay: true, keepAlive: true });
+    expect(o.reconnect).toEqual({ retries: 3, initialDelay: 100, maxDelay: 5000 });
+    expect(o.proxy).toEqual({
+      type: 'socks5',
+      hostName: 'gw',
+      port: 1080,
+      user: 'u',
+      password: 'p',
+    });
+    expect(o.codec).toBe('cbor');
+    expect(resolveQtOptions({ reconnect: false }, 'client').reconnect).toBe(false);
+  });
+
+  it('copies socketAccess (later changes to the input do not leak in)', () => {
+    const access: Array<'user' | 'group'> = ['user'];
+    const o = resolveQtOptions({ transport: 'local', name: 'x', socketAccess: access }, 'server');
+    access.push('group');
+    expect(o.socketAccess).toEqual(['user']);
+  });
+
+  it('accepts the boundaries of the ranges', () => {
+    expect(() =>
+      resolveQtOptions(
+        {
+          port: 0,
+          readBufferSize: 0,
+          requestTimeout: 0,
+          closeTimeout: 0,
+          maxFrameSize: 1,
+          maxPendingConnections: 1,
+          listenBacklogSize: 1,
+          socketOptions: { typeOfService: 255 },
+          reconnect: { retries: 0, initialDelay: 1, maxDelay: 1 },
+        },
+        'server',
+      ),
+    ).not.toThrow();
+    expect(() =>
+      resolveQtOptions({ port: 65535, maxFrameSize: 0xfffffffe }, 'client'),
+    ).not.toThrow();
+  });
+});
+
+/**
+ * [option name in the error, a wrong input, words the message must contain (the accepted
+ * values)]. One row per option (and per nested option).
+ */
+const WRONG: Array<[string, Record<string, unknown>, string[]]> = [
+  ['transport', { transport: 'udp' }, ["'tcp'", "'local'"]],
+  ['transport', { transport: 1 }, ["'tcp'", "'local'"]],
+  ['host', { host: '' }, ['non-empty string']],
+  ['host', { host: 127 }, ['non-empty string']],
+  ['port', { port: -1 }, ['integer', '0', '65535']],
+  ['port', { port: 65536 }, ['integer', '0', '65535']],
+  ['port', { port: 80.5 }, ['integer', '0', '65535']],
+  ['port', { port: '3000' }, ['integer', '0', '65535']],
+  ['port', { port: NaN }, ['integer', '0', '65535']],
+  ['name', { name: '' }, ['non-empty string']],
+  ['name', { transport: 'local', name: 42 }, ['non-empty string']],
+  ['socketAccess', { socketAccess: ['root'] }, ["'user'", "'group'", "'other'", "'world'"]],
+  ['socketAccess', { socketAccess: 'user' }, ["'user'", "'group'", "'other'", "'world'"]],
+  ['removeStaleSocket', { removeStaleSocket: 'yes' }, ['true or false']],
+  ['maxPendingConnections', { maxPendingConnections: 0 }, ['integer', '1']],
+  ['maxPendingConnections', { maxPendingConnections: 2.5 }, ['integer', '1']],
+  ['listenBacklogSize', { listenBacklogSize: 0 }, ['integer', '1']],
+  ['socketOptions', { socketOptions: 'fast' }, ['object']],
+  ['socketOptions.lowDelay', { socketOptions: { lowDelay: 1 } }, ['true or false']],
+  ['socketOptions.keepAlive', { socketOptions: { keepAlive: 'on' } }, ['true or false']],
+  ['socketOptions.sendBufferSize', { socketOptions: { sendBufferSize: 0 } }, ['integer', '1']],
+  [
+    'socketOptions.receiveBufferSize',
+    { socketOptions: { receiveBufferSize: -5 } },
+    ['integer', '1'],
+  ],
+  ['socketOptions.typeOfService', { socketOptions: { typeOfService: 256 } }, ['0', '255']],
+  [
+    'socketOptions.nagle',
+    { socketOptions: { nagle: true } },
+    ['lowDelay', 'keepAlive', 'sendBufferSize', 'receiveBufferSize', 'typeOfService'],
+  ],
+  ['readBufferSize', { readBufferSize: -1 }, ['integer', '0']],
+  ['proxy', { proxy: 'socks5' }, ['object']],
+  ['proxy.type', { proxy: { type: 'ftp' } }, ["'socks5'", "'http'", "'none'", "'default'"]],
+  ['proxy.hostName', { proxy: { type: 'socks5', port: 1080 } }, ['non-empty string']],
+  ['proxy.hostName', { proxy: { type: 'http', hostName: '', port: 3128 } }, ['non-empty string']],
+  ['proxy.port', { proxy: { type: 'socks5', hostName: 'gw' } }, ['1', '65535']],
+  ['proxy.port', { proxy: { type: 'http', hostName: 'gw', port: 70000 } }, ['1', '65535']],
+  ['proxy.user', { proxy: { type: 'socks5', hostName: 'gw', port: 1, user: 5 } }, ['string']],
+  ['proxy.password', { proxy: { type: 'none', password: {} } }, ['string']],
+  ['proxy.host', { proxy: { type: 'socks5', host: 'gw', port: 1 } }, ['type', 'hostName', 'port']],
+  ['maxFrameSize', { maxFrameSize: 0 }, ['integer', '1', '4294967294']],
+  ['maxFrameSize', { maxFrameSize: 0xffffffff }, ['integer', '1', '4294967294']],
+  ['incompleteFrameTimeout', { incompleteFrameTimeout: 0 }, ['integer', '1']],
+  ['maxSendBufferSize', { maxSendBufferSize: 0 }, ['integer', '1']],
+  ['codec', { codec: 'msgpack' }, ["'json'", "'cbor'"]],
+  ['serializer', { serializer: {} }, ['serialize()']],
+  ['serializer', { serializer: () => 'x' }, ['serialize()']],
+  ['deserializer', { deserializer: { serialize: () => 1 } }, ['deserialize()']],
+  ['requestTimeout', { requestTimeout: -1 }, ['integer', '0']],
+  ['connectTimeout', { connectTimeout: 0 }, ['integer', '1']],
+  ['reconnect', { reconnect: true }, ['object', 'false']],
+  ['reconnect', { reconnect: 'never' }, ['object', 'false']],
+  ['reconnect.retries', { reconnect: { retries: -1 } }, ['integer', '0']],
+  ['reconnect.initialDelay', { reconnect: { initialDelay: 0 } }, ['integer', '1']],
+  ['reconnect.maxDelay', { reconnect: { maxDelay: '5s' } }, ['integer', '1']],
+  ['reconnect.backoff', { reconnect: { backoff: 2 } }, ['retries', 'initialDelay', 'maxDelay']],
+  ['closeTimeout', { closeTimeout: -1 }, ['integer', '0']],
+  ['tls', { tls: { cert: 'x' } }, ['TLS']],
+];
+
+describe('resolveQtOptions: a wrong value names the option and the accepted values', () => {
+  it.each(WRONG)('%s: %j', (option, input, accepted) => {
+    const err = invalid(input);
+    expect(err.option).toBe(option);
+    expect(err.message).toContain(`"${option}"`);
+    for (const word of accepted) expect(err.message).toContain(word);
+  });
+
+  it('every option of the API table has at least one wrong-value row', () => {
+    const covered = new Set(WRONG.map(([option]) => option.split('.')[0]));
+    for (const option of [
+      'transport',
+      'host',
+      'port',
+      'name',
+      'socketAccess',
+      'removeStaleSocket',
+      'maxPendingConnections',
+      'listenBacklogSize',
+      'socketOptions',
+      'readBufferSize',
+      'proxy',
+      'maxFrameSize',
+      'incompleteFrameTimeout',
+      'maxSendBufferSize',
+      'codec',
+      'serializer',
+      'deserializer',
+      'requestTimeout',
+      'connectTimeout',
+      'reconnect',
+      'closeTimeout',
+      'tls',
+    ]) {
+      expect(covered).toContain(option);
+    }
+  });
+
+  it('the message shows the value received', () => {
+    expect(invalid({ transport: 'udp' }).message).toContain('"udp"');
+    expect(invalid({ port: 70000 }).message).toContain('70000');
+  });
+
+  it('an unknown key is rejected, naming the key', () => {
+    const err = invalid({ prot: 3000 });
+    expect(err.option).toBe('prot');
+    expect(err.message).toContain('"prot"');
+    expect(err.message).toContain('known option');
+    expect(err.message).toContain('port');
+  });
+
+  it("transport 'local' without a name is rejected, naming 'name' and 'local'", () => {
+    const err = invalid({ transport: 'local' }, 'server');
+    expect(err.option).toBe('name');
+    expect(err.message).toContain('"name"');
+    expect(err.message).toContain('local');
+    invalid({ transport: 'local' }, 'client');
+  });
+
+  it.each([
+    ['a string', 'tcp'],
+    ['null', null],
+    ['an array', [{ port: 1 }]],
+  ])('options that are %s are rejected', (_what, input) => {
+    expect(invalid(input).message).toContain('object');
+  });
+});
+
+describe('ServerQt and ClientQt validate at construction', () => {
+  it.each(WRONG.filter((_, i) => i % 4 === 0))(
+    'new ServerQt / new ClientQt with a wrong %s throw InvalidOptionError',
+    (option, input) => {
+      for (const make of [
+        () => new ServerQt(input as QtTransportOptions),
+        () => new ClientQt(input as QtTransportOptions),
+      ]) {
+        let caught: unknown = null;
+        try {
+          make();
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught).toBeInstanceOf(InvalidOptionError);
+        expect((caught as InvalidOptionError).option).toBe(option);
+      }
+    },
+  );
+
+  it('an unknown key and a local transport without a name fail both constructors', () => {
+    expect(() => new ServerQt({ bogus: 1 } as QtTransportOptions)).toThrow(InvalidOptionError);
+    expect(() => new ClientQt({ bogus: 1 } as QtTransportOptions)).toThrow(InvalidOptionError);
+    expect(() => new ServerQt({ transport: 'local' })).toThrow(/"name"/);
+    expect(() => new ClientQt({ transport: 'local' })).toThrow(/"name"/);
+  });
+});
+
+describe('time options stay within what a timer can wait', () => {
+  // Node runs a setTimeout above 2^31 - 1 ms after 1 ms (TimeoutOverflowWarning): a value
+  // accepted there would time out at once instead of after ~25 days.
+  it.each(['incompleteFrameTimeout', 'requestTimeout', 'connectTimeout', 'closeTimeout'])(
+    '%s: 2^31 ms is rejected (the message names the option and its range)',
+    (option) => {
+      const err = invalid({ [option]: 2 ** 31 });
+      expect(err.option).toBe(option);
+      expect(err.message).toContain('2147483647');
+    },
+  );
+
+  it.each(['initialDelay', 'maxDelay'])('reconnect.%s: 2^31 ms is rejected', (key) => {
+    const err = invalid({ reconnect: { [key]: 2 ** 31 } });
+    expect(err.option).toBe(`reconnect.${key}`);
+  });
+
+  it('2^31 - 1 ms is accepted', () => {
+    expect(() =>
+      resolveQtOptions(
+        {
+          incompleteFrameTimeout: 2 ** 31 - 1,
+          requestTimeout: 2 ** 31 - 1,
+          connectTimeout: 2 ** 31 - 1,
+          closeTimeout: 2 ** 31 - 1,
+          reconnect: { initialDelay: 2 ** 31 - 1, maxDelay: 2 ** 31 - 1 },
+        },
+        'client',
+      ),
+    ).not.toThrow();
+  });
+});
