@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 
-import { SocksClient } from 'socks';
+import { SocksClient, type SocksProxy } from 'socks';
 
 import {
   ProxyTunnelError,
@@ -134,6 +134,17 @@ function tapHandshake(sock: net.Socket, offeredUserPass: boolean): () => Buffer 
   };
 }
 
+/** The `socks` library's description of the proxy (SOCKS5, credentials if any). */
+function socksProxy(proxy: ProxyEndpoint): SocksProxy {
+  return {
+    host: proxy.host,
+    port: proxy.port,
+    type: 5,
+    userId: proxy.user || undefined,
+    password: proxy.password || undefined,
+  };
+}
+
 /** Opens the TCP connection to the proxy, mapping its failures to Qt's proxy errors. */
 function connectToProxy(proxy: ProxyEndpoint, signal: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -183,13 +194,7 @@ export async function openSocks5Tunnel(
   const handshakeBytes = tapHandshake(sock, offeredUserPass);
   try {
     const info = await SocksClient.createConnection({
-      proxy: {
-        host: proxy.host,
-        port: proxy.port,
-        type: 5,
-        userId: proxy.user || undefined,
-        password: proxy.password || undefined,
-      },
+      proxy: socksProxy(proxy),
       command: 'connect',
       destination: { host: target.host, port: target.port },
       existing_socket: sock,
@@ -260,13 +265,7 @@ export function openSocks5Bind(
   connectToProxy(proxy, abort.signal).then((sock) => {
     socket = sock;
     const client = new SocksClient({
-      proxy: {
-        host: proxy.host,
-        port: proxy.port,
-        type: 5,
-        userId: proxy.user || undefined,
-        password: proxy.password || undefined,
-      },
+      proxy: socksProxy(proxy),
       command: 'bind',
       destination: bindAddress,
       timeout: timeoutMs,
