@@ -1,65 +1,261 @@
 /**
- * The sample: for now it shows the Qt TCP core on its own, the way a Qt programmer would
- * use QTcpServer and QTcpSocket, on loopback. The Nest services join it as the transport
- * lands (see the README's status table).
+ * The sample system, end to end: starts three Nest services (inventory on a local socket,
+ * billing on TCP, an HTTP gateway that calls both), drives a short scenario through the
+ * gateway, prints what happened, shuts everything down and exits 0.
+ *
+ *   npm start                 run the scenario and exit
+ *   npm start -- --serve      keep the services running and print curl commands
+ *   npm start -- --verbose    also print the services' own logs
  */
-import { QTcpServer, QTcpSocket, SocketState, SpecialAddress } from '../lib/qtnetwork/index.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-function log(line: string): void {
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = new Set(process.argv.slice(2));
+const serve = args.has('--serve');
+const verbose = args.has('--verbose');
+
+function out(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function main(): Promise<number> {
-  const server = new QTcpServer();
-  if (!(await server.listen(SpecialAddress.LocalHost, 0))) {
-    log(`server: listen failed: ${server.errorString()}`);
-    return 1;
-  }
-  log(`server: listening on ${server.serverAddress().toString()}:${server.serverPort()}`);
-
-  // Server side: every line a client sends comes back upper-cased.
-  server.newConnection.connect(() => {
-    for (let peer = server.nextPendingConnection(); peer; peer = server.nextPendingConnection()) {
-      const socket = peer;
-      log(`server: connection from ${socket.peerAddress().toString()}:${socket.peerPort()}`);
-      socket.readyRead.connect(() => {
-        while (socket.canReadLine()) {
-          const line = socket.readLine().toString('utf8');
-          socket.write(line.toUpperCase());
-        }
-      });
-      socket.disconnected.connect(() => log('server: client disconnected'));
-    }
+/** A port nobody uses right now on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
   });
+}
 
-  const client = new QTcpSocket();
-  client.stateChanged.connect((state) => log(`client: state ${SocketState[state]}`));
-  client.connectToHost('127.0.0.1', server.serverPort());
-  if (!(await client.waitForConnected(5000))) {
-    log(`client: connect failed: ${client.errorString()}`);
-    return 1;
-  }
+interface Service {
+  name: string;
+  child: ChildProcess;
+  address: string;
+  log: string[];
+  exited: Promise<number | null>;
+}
 
-  const questions = ['hello from a QTcpSocket', 'lines are framed by newline here'];
-  for (const question of questions) {
+/** Starts a service process and waits for its ready line (or its clear failure message). */
+function startService(name: string, env: NodeJS.ProcessEnv): Promise<Service> {
+  const started = Date.now();
+  // Built (dist/sample/*.js) or run from the sources through a loader (tests): the
+  // services are started the same way as this script was.
+  const ext = path.extname(fileURLToPath(import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, path.join(here, name, `main${ext}`)],
+    {
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const log: string[] = [];
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not become ready within 20 s`));
+    }, 20000);
+    const onLine = (line: string): void => {
+      if (line.startsWith('{"ready"')) {
+        const { address } = JSON.parse(line) as { address: string };
+        clearTimeout(timer);
+        out(`  ${name.padEnd(10)} ${address.padEnd(44)} ready in ${Date.now() - started} ms`);
+        resolve({ name, child, address, log, exited });
+        return;
+      }
+      log.push(line);
+      if (verbose) out(`  [${name}] ${line}`);
+    };
+    const feed = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        onLine(buffered.slice(0, nl));
+        buffered = buffered.slice(nl + 1);
+      }
+    };
+    child.stdout!.on('data', feed);
+    child.stderr!.on('data', feed);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      const reason =
+        log.filter((l) => /could not start|Error/.test(l)).at(-1) ?? `exit code ${code}`;
+      reject(new Error(`${name} stopped before it was ready: ${reason.trim()}`));
+    });
+  });
+}
+
+async function stopService(service: Service): Promise<number | null> {
+  if (service.child.exitCode !== null) return service.child.exitCode;
+  service.child.kill('SIGTERM');
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), 5000);
+  const code = await service.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+interface Step {
+  title: string;
+  route: string;
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  expect: number;
+}
+
+const steps: Step[] = [
+  {
+    title: 'look up a product',
+    route:
+      "gateway → inventory (local socket) 'inventory.check' ∥ billing (TCP, CBOR) 'billing.quote'",
+    method: 'GET',
+    path: '/products/widget',
+    expect: 200,
+  },
+  {
+    title: 'place an order',
+    route:
+      "gateway → inventory 'inventory.reserve' → billing 'billing.quote' → event 'order.placed' → inventory, billing",
+    method: 'POST',
+    path: '/orders',
+    body: { sku: 'widget', quantity: 3 },
+    expect: 201,
+  },
+  {
+    title: 'order more than is in stock',
+    route: "gateway → inventory 'inventory.reserve': RpcException → HTTP 409",
+    method: 'POST',
+    path: '/orders',
+    body: { sku: 'gizmo', quantity: 99 },
+    expect: 409,
+  },
+  {
+    title: 'order a product nobody sells',
+    route: "gateway → inventory 'inventory.reserve': RpcException → HTTP 404",
+    method: 'POST',
+    path: '/orders',
+    body: { sku: 'doohickey', quantity: 1 },
+    expect: 404,
+  },
+  {
+    title: 'all stock levels',
+    route: "gateway → inventory 'inventory.levels' (a streamed reply, one frame per product)",
+    method: 'GET',
+    path: '/stock',
+    expect: 200,
+  },
+  {
+    title: 'invoices',
+    route: "gateway → billing 'billing.invoices' (filled by the 'order.placed' event)",
+    method: 'GET',
+    path: '/invoices',
+    expect: 200,
+  },
+];
+
+async function runScenario(gateway: string): Promise<boolean> {
+  let ok = true;
+  for (const [i, step] of steps.entries()) {
     const started = process.hrtime.bigint();
-    client.write(`${question}\n`);
-    while (!client.canReadLine()) {
-      if (!(await client.waitForReadyRead(5000))) {
-        log(`client: no answer: ${client.errorString()}`);
-        return 1;
+    const response = await fetch(`${gateway}${step.path}`, {
+      method: step.method,
+      headers: step.body ? { 'content-type': 'application/json' } : undefined,
+      body: step.body ? JSON.stringify(step.body) : undefined,
+    });
+    const text = await response.text();
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const passed = response.status === step.expect;
+    ok &&= passed;
+    const request = `${step.method} ${step.path}${step.body ? ` ${JSON.stringify(step.body)}` : ''}`;
+    out(`  ${i + 1}. ${step.title}: ${request}`);
+    out(`     route:  ${step.route}`);
+    out(
+      `     answer: ${response.status} ${text}   (${ms.toFixed(1)} ms)${passed ? '' : `   ✗ expected ${step.expect}`}`,
+    );
+  }
+  // The event reached billing: the invoice of the placed order is listed.
+  return ok;
+}
+
+async function main(): Promise<number> {
+  const [billingPort, gatewayPort] = await Promise.all([freePort(), freePort()]);
+  const inventorySocket = `qt-sample-inventory-${process.pid}`;
+  const env = {
+    INVENTORY_SOCKET: inventorySocket,
+    BILLING_HOST: '127.0.0.1',
+    BILLING_PORT: String(billingPort),
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_PORT: String(gatewayPort),
+  };
+  out('Starting the sample system: three Nest services, no external server.');
+  const services: Service[] = [];
+  const stopAll = async (): Promise<boolean> => {
+    out('Shutting down: gateway, billing, inventory.');
+    let clean = true;
+    for (const service of [...services].reverse()) {
+      const code = await stopService(service);
+      if (code !== 0) {
+        clean = false;
+        out(`  ${service.name} exited with code ${code}`);
+        for (const line of service.log.slice(-10)) out(`    [${service.name}] ${line}`);
       }
     }
-    const answer = client.readLine().toString('utf8').trimEnd();
-    const micros = Number(process.hrtime.bigint() - started) / 1000;
-    log(`client: sent "${question}" -> got "${answer}" in ${micros.toFixed(0)} µs`);
+    return clean;
+  };
+  try {
+    services.push(
+      ...(await Promise.all([startService('inventory', env), startService('billing', env)])),
+    );
+    services.push(await startService('gateway', env));
+  } catch (err) {
+    out(`✗ ${err instanceof Error ? err.message : String(err)}`);
+    await stopAll();
+    return 1;
   }
+  const gateway = services.find((s) => s.name === 'gateway')!.address;
 
-  client.disconnectFromHost();
-  if (client.state() !== SocketState.UnconnectedState) await client.waitForDisconnected(5000);
-  server.close();
-  log('done: the Qt TCP core served every request and shut down cleanly');
-  return 0;
+  out();
+  out('Scenario:');
+  let ok: boolean;
+  try {
+    ok = await runScenario(gateway);
+  } catch (err) {
+    out(`✗ the scenario failed: ${err instanceof Error ? err.message : String(err)}`);
+    ok = false;
+  }
+  out();
+
+  if (serve) {
+    out('The services keep running. Try:');
+    out(`  curl ${gateway}/products/sprocket`);
+    out(
+      `  curl -X POST -H 'content-type: application/json' -d '{"sku":"sprocket","quantity":5}' ${gateway}/orders`,
+    );
+    out(`  curl ${gateway}/stock`);
+    out(`  curl ${gateway}/invoices`);
+    out('Press Ctrl+C to stop.');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  }
+  const clean = await stopAll();
+  out(
+    ok && clean
+      ? 'Done: every step answered as expected, every service stopped cleanly.'
+      : '✗ Something went wrong (see above).',
+  );
+  return ok && clean ? 0 : 1;
 }
 
 main().then(

@@ -81,6 +81,11 @@ export interface QtTransportOptions {
   reconnect?: QtReconnectOptions | false;
   /** Server: ms `close()` waits for handlers in flight. Default 10000. */
   closeTimeout?: number;
+  /**
+   * Server: serve on the listening descriptor systemd passes (LISTEN_FDS, descriptor 3)
+   * when there is one, instead of binding; without one, listen as usual. Default false.
+   */
+  socketActivation?: boolean;
   /** TLS (see the TLS issue); not supported yet. */
   tls?: never;
 }
@@ -108,6 +113,7 @@ export interface ResolvedQtOptions {
   connectTimeout: number;
   reconnect: Required<QtReconnectOptions> | false;
   closeTimeout: number;
+  socketActivation: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -155,6 +161,7 @@ const KNOWN = new Set<string>([
   'connectTimeout',
   'reconnect',
   'closeTimeout',
+  'socketActivation',
   'tls',
 ]);
 
@@ -409,5 +416,6 @@ export function resolveQtOptions(
     ),
     reconnect,
     closeTimeout: integer('closeTimeout', o.closeTimeout, DEFAULTS.closeTimeout, 0, MAX_TIMER_MS),
+    socketActivation: bool('socketActivation', o.socketActivation, false),
   };
 }

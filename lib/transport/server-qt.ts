@@ -156,19 +156,27 @@ export class ServerQt
     const o = this.opts;
     let server: QTcpServer | QLocalServer;
     let ok: boolean;
+    const activated = o.socketActivation ? systemdListenFd() : null;
     if (o.transport === 'local') {
       const local = new QLocalServer();
       local.setMaxPendingConnections(o.maxPendingConnections);
       local.setListenBacklogSize(o.listenBacklogSize);
       local.setSocketOptions(accessFlags(o.socketAccess));
-      if (o.removeStaleSocket) await QLocalServer.removeStaleServer(o.name);
-      ok = await local.listen(o.name);
+      if (activated !== null) {
+        ok = await local.listen(activated);
+      } else {
+        if (o.removeStaleSocket) await QLocalServer.removeStaleServer(o.name);
+        ok = await local.listen(o.name);
+      }
       server = local;
     } else {
       const tcp = new QTcpServer();
       tcp.setMaxPendingConnections(o.maxPendingConnections);
       tcp.setListenBacklogSize(o.listenBacklogSize);
-      ok = await tcp.listen(await listenAddress(o.host), o.port);
+      ok =
+        activated !== null
+          ? await tcp.setSocketDescriptor(activated)
+          : await tcp.listen(await listenAddress(o.host), o.port);
       server = tcp;
     }
     if (!ok) {
@@ -372,6 +380,15 @@ export class ServerQt
       entry.conn.close();
     });
   }
+}
+
+/** The first descriptor systemd passed to this process (sd_listen_fds), or null. */
+function systemdListenFd(): number | null {
+  const count = Number(process.env.LISTEN_FDS ?? '0');
+  const pid = process.env.LISTEN_PID;
+  if (!Number.isInteger(count) || count < 1) return null;
+  if (pid !== undefined && pid !== '' && Number(pid) !== process.pid) return null;
+  return 3;
 }
 
 /** QLocalServer access flags for the `socketAccess` option. */

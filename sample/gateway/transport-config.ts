@@ -1,0 +1,44 @@
+import type { ConfigService } from '@nestjs/config';
+
+import type { QtTransportAsyncConfig, QtTransportOptions } from '../../lib/index.js';
+
+/**
+ * The gateway's clients, from the environment (the Nest way: through ConfigService):
+ * - INVENTORY_SOCKET: the inventory service's local socket name or path;
+ * - BILLING_HOST, BILLING_PORT: the billing service's TCP address;
+ * - BILLING_PROXY: optional `socks5://host:port` or `http://host:port` to reach billing through;
+ * - REQUEST_TIMEOUT_MS: per-request timeout (default 5000).
+ */
+export function transportConfig(config: ConfigService): QtTransportAsyncConfig {
+  const requestTimeout = Number(config.get<string>('REQUEST_TIMEOUT_MS') ?? '5000');
+  const billing: QtTransportOptions = {
+    transport: 'tcp',
+    host: config.get<string>('BILLING_HOST') ?? '127.0.0.1',
+    port: Number(config.get<string>('BILLING_PORT') ?? '4000'),
+    socketOptions: { lowDelay: true, keepAlive: true },
+    requestTimeout,
+    codec: 'cbor',
+  };
+  const proxy = config.get<string>('BILLING_PROXY');
+  if (proxy) {
+    const url = new URL(proxy);
+    billing.proxy = {
+      type: url.protocol === 'http:' ? 'http' : 'socks5',
+      hostName: url.hostname,
+      port: Number(url.port),
+      user: decodeURIComponent(url.username) || undefined,
+      password: decodeURIComponent(url.password) || undefined,
+    };
+  }
+  return {
+    clients: {
+      INVENTORY: {
+        transport: 'local',
+        name: config.get<string>('INVENTORY_SOCKET') ?? 'qt-sample-inventory',
+        requestTimeout,
+        readBufferSize: 1024 * 1024,
+      },
+      BILLING: billing,
+    },
+  };
+}
