@@ -1,0 +1,257 @@
+/**
+ * One benchmark client process: `node client.js <kind> <address> <settings-json>` runs
+ * every phase against a server of that kind and prints one JSON line of results.
+ */
+import 'reflect-metadata';
+import * as net from 'node:net';
+
+import { ClientTCP } from '@nestjs/microservices';
+import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
+
+import { ClientQt } from '../lib/index.js';
+import type { Kind } from './kinds.js';
+
+export interface Settings {
+  /** ms per throughput phase. */
+  durationMs: number;
+  concurrency: number[];
+  events: number;
+  /** Payload sizes in MiB. */
+  payloadMiB: number[];
+}
+
+export interface ThroughputFigure {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+export interface ClientResult {
+  kind: Kind;
+  throughput: Record<string, ThroughputFigure>;
+  eventsPerSec: number | null;
+  payloadJsonMs: Record<string, number>;
+  payloadCborMs: Record<string, number>;
+  rss: Record<string, number>;
+}
+
+interface BenchClient {
+  request(pattern: string, data: unknown): Promise<unknown>;
+  emit(pattern: string, data: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+/** A client over Nest's ClientProxy API (this transport or Nest's TCP). */
+function proxyClient(client: {
+  send(p: string, d: unknown): Observable<unknown>;
+  emit(p: string, d: unknown): Observable<unknown>;
+  connect(): Promise<unknown>;
+  close(): unknown;
+}): BenchClient {
+  return {
+    request: (p, d) => firstValueFrom(client.send(p, d)),
+    emit: (p, d) =>
+      lastValueFrom(client.emit(p, d), { defaultValue: undefined }).then(() => undefined),
+    close: async () => {
+      await client.close();
+    },
+  };
+}
+
+/** The raw reference: length-prefixed JSON frames, replies matched by id. */
+async function rawClient(port: number): Promise<BenchClient> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let nextId = 1;
+  const waiting = new Map<number, (v: unknown) => void>();
+  let statsWaiter: ((v: unknown) => void) | null = null;
+  let pending: Buffer = Buffer.alloc(0);
+  let chunks: Buffer[] = [];
+  let total = 0;
+  socket.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    total += chunk.length;
+    // Join the chunks only once a whole frame is there (never re-copy a growing buffer).
+    if (total < 4) return;
+    if (chunks.length > 1 && chunks[0].length < 4) {
+      chunks = [Buffer.concat(chunks)];
+    }
+    const need = 4 + chunks[0].readUInt32BE(0);
+    if (total < need) return;
+    pending = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+    chunks = [];
+    total = 0;
+    let offset = 0;
+    while (pending.length - offset >= 4) {
+      const length = pending.readUInt32BE(offset);
+      if (pending.length - offset - 4 < length) break;
+      const body = pending.subarray(offset + 4, offset + 4 + length);
+      offset += 4 + length;
+      const value = JSON.parse(body.toString()) as { id?: number; rss?: number; data?: unknown };
+      if (value.id === undefined) {
+        statsWaiter?.(value);
+        statsWaiter = null;
+      } else {
+        waiting.get(value.id)?.(value.data);
+        waiting.delete(value.id);
+      }
+    }
+    pending = pending.subarray(offset);
+    if (pending.length > 0) {
+      chunks = [pending];
+      total = pending.length;
+    }
+  });
+  const send = (body: Buffer): void => {
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length, 0);
+    socket.write(header);
+    socket.write(body);
+  };
+  return {
+    request: (pattern, data) => {
+      if (pattern === 'stats') {
+        return new Promise((resolve) => {
+          statsWaiter = resolve;
+          send(Buffer.from('stats'));
+        });
+      }
+      const id = nextId++;
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        send(Buffer.from(JSON.stringify({ id, pattern, data })));
+      });
+    },
+    emit: async () => undefined,
+    close: async () => {
+      socket.destroy();
+    },
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function throughput(
+  client: BenchClient,
+  concurrency: number,
+  durationMs: number,
+): Promise<ThroughputFigure> {
+  const payload = { text: 'x'.repeat(60), n: 42, ok: true };
+  const latencies: number[] = [];
+  const end = performance.now() + durationMs;
+  const start = performance.now();
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      await client.request('echo', payload);
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    rps: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+async function serverStats(client: BenchClient): Promise<{ events?: number; rss: number }> {
+  return (await client.request('stats', {})) as { events?: number; rss: number };
+}
+
+async function eventsPerSec(client: BenchClient, count: number): Promise<number> {
+  await client.request('reset', {});
+  const start = performance.now();
+  const written: Array<Promise<void>> = [];
+  for (let i = 0; i < count; i++) written.push(client.emit('count', { i }));
+  await Promise.all(written);
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const s = await serverStats(client);
+    if ((s.events ?? 0) >= count) break;
+    if (Date.now() > deadline) throw new Error(`only ${s.events} of ${count} events arrived`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return count / ((performance.now() - start) / 1000);
+}
+
+async function roundTrip(client: BenchClient, data: unknown): Promise<number> {
+  const t0 = performance.now();
+  const reply = await client.request('echo', data);
+  const ms = performance.now() - t0;
+  const size = (x: unknown): number =>
+    typeof x === 'string' ? x.length : Buffer.isBuffer(x) ? x.length : -1;
+  if (size(reply) !== size(data)) throw new Error('the echo came back different');
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const [kind, address, settingsJson] = process.argv.slice(2) as [Kind, string, string];
+  const settings = JSON.parse(settingsJson) as Settings;
+  const maxFrameSize = 128 * MiB;
+  let client: BenchClient;
+  let cbor: BenchClient | null = null;
+  if (kind === 'qt-tcp' || kind === 'qt-local') {
+    const base =
+      kind === 'qt-tcp'
+        ? { transport: 'tcp' as const, port: Number(address) }
+        : { transport: 'local' as const, name: address };
+    const json = new ClientQt({ ...base, maxFrameSize });
+    await json.connect();
+    client = proxyClient(json);
+    const c = new ClientQt({ ...base, maxFrameSize, codec: 'cbor' });
+    await c.connect();
+    cbor = proxyClient(c);
+  } else if (kind === 'nest-tcp') {
+    const nest = new ClientTCP({ host: '127.0.0.1', port: Number(address) });
+    await nest.connect();
+    client = proxyClient(nest as never);
+  } else {
+    client = await rawClient(Number(address));
+  }
+
+  const result: ClientResult = {
+    kind,
+    throughput: {},
+    eventsPerSec: null,
+    payloadJsonMs: {},
+    payloadCborMs: {},
+    rss: {},
+  };
+  result.rss.idle = (await serverStats(client)).rss;
+  await throughput(client, 16, Math.min(500, settings.durationMs)); // warm-up
+  for (const c of settings.concurrency) {
+    result.throughput[String(c)] = await throughput(client, c, settings.durationMs);
+  }
+  result.rss.afterThroughput = (await serverStats(client)).rss;
+  if (kind !== 'raw-net') {
+    result.eventsPerSec = await eventsPerSec(client, settings.events);
+    result.rss.afterEvents = (await serverStats(client)).rss;
+  }
+  for (const mib of settings.payloadMiB) {
+    result.payloadJsonMs[String(mib)] = await roundTrip(client, 'a'.repeat(mib * MiB));
+    if (cbor)
+      result.payloadCborMs[String(mib)] = await roundTrip(cbor, Buffer.alloc(mib * MiB, 0x61));
+  }
+  result.rss.afterPayload = (await serverStats(client)).rss;
+  await client.close();
+  await cbor?.close();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench client failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,283 @@
+/**
+ * The benchmark: the same Nest controller behind this transport (TCP and local socket),
+ * Nest's Transport.TCP and a raw `net` echo, each server and client in its own process, on
+ * loopback. Every figure is the median of 3 repetitions (kinds interleaved), with the
+ * spread; ratios are this transport's figure over Nest's TCP transport's.
+ *
+ *   npm run bench              full run (a few minutes)
+ *   npm run bench -- --quick   short phases, 1 and 16 MiB payloads (under two minutes; CI)
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { ClientResult, Settings } from './client.js';
+import { KINDS, LABELS, type Kind } from './kinds.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+const quick = process.argv.includes('--quick');
+const REPETITIONS = 3;
+
+const settings: Settings = quick
+  ? { durationMs: 700, concurrency: [1, 16, 256], events: 20000, payloadMiB: [1, 16] }
+  : { durationMs: 3000, concurrency: [1, 16, 256], events: 100000, payloadMiB: [1, 16, 64] };
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `script` in a child process; resolves its stdout lines. */
+function run(
+  script: string,
+  args: string[],
+  until?: (line: string) => boolean,
+): {
+  lines: Promise<string[]>;
+  kill: () => void;
+  ready: Promise<void>;
+} {
+  const ext = path.extname(fileURLToPath(import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, path.join(here, `${script}${ext}`), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const lines: string[] = [];
+  let buffered = '';
+  let stderr = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      lines.push(line);
+      if (until?.(line)) markReady();
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<string[]>((resolve, reject) => {
+    child.once('exit', (code) => {
+      if (code === 0 || child.killed) resolve(lines);
+      else
+        reject(new Error(`${script} ${args[0]} exited with ${code}: ${stderr.trim().slice(-500)}`));
+    });
+  });
+  return { lines: done, kill: () => child.kill('SIGTERM'), ready };
+}
+
+async function measure(kind: Kind): Promise<ClientResult> {
+  const address =
+    kind === 'qt-local'
+      ? `qt-bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+      : String(await freePort());
+  const server = run('server', [kind, address], (line) => line.startsWith('{"ready"'));
+  const serverExit = server.lines.catch((err: unknown) => {
+    throw err;
+  });
+  await Promise.race([
+    server.ready,
+    serverExit.then(() => Promise.reject(new Error(`${kind} server stopped`))),
+  ]);
+  try {
+    const client = run('client', [kind, address, JSON.stringify(settings)]);
+    const lines = await client.lines;
+    return JSON.parse(lines.at(-1)!) as ClientResult;
+  } finally {
+    server.kill();
+    await server.lines.catch(() => undefined);
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+interface Figure {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function figure(values: number[]): Figure {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+}
+
+type Row = {
+  name: string;
+  unit: string;
+  higherIsBetter: boolean;
+  values: Partial<Record<Kind, Figure>>;
+};
+
+function rows(results: Record<Kind, ClientResult[]>): Row[] {
+  const out: Row[] = [];
+  const pick = (
+    name: string,
+    unit: string,
+    higherIsBetter: boolean,
+    get: (r: ClientResult) => number | null | undefined,
+  ): void => {
+    const values: Partial<Record<Kind, Figure>> = {};
+    for (const kind of KINDS) {
+      const list = results[kind].map(get).filter((v): v is number => typeof v === 'number');
+      if (list.length > 0) values[kind] = figure(list);
+    }
+    out.push({ name, unit, higherIsBetter, values });
+  };
+  for (const c of settings.concurrency) {
+    pick(`requests/s at ${c} in flight`, 'req/s', true, (r) => r.throughput[String(c)]?.rps);
+    pick(`p50 latency at ${c} in flight`, 'ms', false, (r) => r.throughput[String(c)]?.p50);
+    pick(`p99 latency at ${c} in flight`, 'ms', false, (r) => r.throughput[String(c)]?.p99);
+  }
+  pick('events delivered/s (counted by the server)', 'events/s', true, (r) => r.eventsPerSec);
+  for (const mib of settings.payloadMiB) {
+    pick(`${mib} MiB JSON string round trip`, 'ms', false, (r) => r.payloadJsonMs[String(mib)]);
+    pick(`${mib} MiB Buffer round trip (CBOR)`, 'ms', false, (r) => r.payloadCborMs[String(mib)]);
+  }
+  pick('server RSS idle', 'MiB', false, (r) => r.rss.idle / 1048576);
+  pick(
+    'server RSS after the throughput phase',
+    'MiB',
+    false,
+    (r) => r.rss.afterThroughput / 1048576,
+  );
+  pick(
+    'server RSS after the events phase',
+    'MiB',
+    false,
+    (r) => (r.rss.afterEvents ?? NaN) / 1048576,
+  );
+  pick('server RSS after the payload phase', 'MiB', false, (r) => r.rss.afterPayload / 1048576);
+  return out.map((row) => ({
+    ...row,
+    values: Object.fromEntries(
+      Object.entries(row.values).filter(([, f]) => !Number.isNaN(f!.median)),
+    ),
+  }));
+}
+
+function fmt(n: number): string {
+  if (n >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (n >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+function cell(f: Figure | undefined): string {
+  if (!f) return '—';
+  return `${fmt(f.median)} (${fmt(f.min)}–${fmt(f.max)})`;
+}
+
+function ratio(row: Row, kind: Kind): string {
+  const mine = row.values[kind]?.median;
+  const nest = row.values['nest-tcp']?.median;
+  if (mine === undefined || nest === undefined || nest === 0) return '—';
+  return `${(mine / nest).toFixed(2)}×`;
+}
+
+function versions(): Record<string, string> {
+  const read = (p: string): string => {
+    try {
+      return (
+        JSON.parse(fs.readFileSync(path.join(root, 'node_modules', p, 'package.json'), 'utf8')) as {
+          version: string;
+        }
+      ).version;
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    node: process.version,
+    '@nestjs/microservices': read('@nestjs/microservices'),
+    '@nestjs/core': read('@nestjs/core'),
+    'nestjs-qt-transport': (
+      JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }
+    ).version,
+  };
+}
+
+async function main(): Promise<void> {
+  const results: Record<Kind, ClientResult[]> = {
+    'qt-tcp': [],
+    'qt-local': [],
+    'nest-tcp': [],
+    'raw-net': [],
+  };
+  const started = Date.now();
+  for (let rep = 1; rep <= REPETITIONS; rep++) {
+    for (const kind of KINDS) {
+      log(`repetition ${rep}/${REPETITIONS}: ${LABELS[kind]}`);
+      results[kind].push(await measure(kind));
+    }
+  }
+  const table = rows(results);
+  const machine = {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.type()} ${os.release()}`,
+    versions: versions(),
+    settings: { ...settings, repetitions: REPETITIONS, quick },
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  const md: string[] = [];
+  md.push(`# Benchmark${quick ? ' (quick)' : ''}`);
+  md.push('');
+  md.push(
+    `${machine.date} · ${machine.cpu} · ${machine.cores} cores · ${machine.memoryGiB} GiB · ${machine.platform}`,
+  );
+  md.push(
+    `Node ${machine.versions.node} · @nestjs/microservices ${machine.versions['@nestjs/microservices']} · nestjs-qt-transport ${machine.versions['nestjs-qt-transport']}`,
+  );
+  md.push(
+    `Each figure: median of ${REPETITIONS} repetitions (min–max). Throughput phases ${settings.durationMs} ms, ` +
+      `~100-byte JSON payload; ${settings.events} events; server and client in separate processes on loopback. ` +
+      'Ratios: this transport / Nest TCP.',
+  );
+  md.push('');
+  md.push(`| figure | ${KINDS.map((k) => LABELS[k]).join(' | ')} | TCP / Nest | local / Nest |`);
+  md.push(`|---|${KINDS.map(() => '---').join('|')}|---|---|`);
+  for (const row of table) {
+    md.push(
+      `| ${row.name} (${row.unit}) | ${KINDS.map((k) => cell(row.values[k])).join(' | ')} | ${ratio(row, 'qt-tcp')} | ${ratio(row, 'qt-local')} |`,
+    );
+  }
+  const markdown = md.join('\n') + '\n';
+  const outDir = path.join(root, 'bench', 'results');
+  fs.mkdirSync(outDir, { recursive: true });
+  const base = quick ? 'quick' : 'latest';
+  fs.writeFileSync(path.join(outDir, `${base}.md`), markdown);
+  fs.writeFileSync(
+    path.join(outDir, `${base}.json`),
+    JSON.stringify({ machine, rows: table, raw: results }, null, 2) + '\n',
+  );
+  process.stdout.write(markdown);
+  log(`written: bench/results/${base}.md and ${base}.json (${machine.seconds} s)`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`benchmark failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

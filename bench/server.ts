@@ -1,0 +1,107 @@
+/**
+ * One benchmark server process: `node server.js <kind> <address>` prints a READY line and
+ * serves until SIGTERM. The Nest kinds serve BenchModule; raw-net echoes length-prefixed
+ * frames as they come (the reference for what the substrate allows) and answers a frame
+ * whose payload is "stats" with its RSS.
+ */
+import 'reflect-metadata';
+import * as net from 'node:net';
+
+import { NestFactory } from '@nestjs/core';
+import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
+
+import { ServerQt } from '../lib/index.js';
+import { BenchModule } from './app.js';
+import type { Kind } from './kinds.js';
+
+const [kind, address] = process.argv.slice(2) as [Kind, string];
+
+function ready(extra: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ ready: kind, pid: process.pid, ...extra })}\n`);
+}
+
+async function main(): Promise<void> {
+  if (kind === 'raw-net') {
+    const server = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      let pending: Buffer = Buffer.alloc(0);
+      let chunks: Buffer[] = [];
+      let total = 0;
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        total += chunk.length;
+        // Join the chunks only once a whole frame is there (never re-copy a growing buffer).
+        if (total < 4) return;
+        if (chunks.length > 1 && chunks[0].length < 4) {
+          chunks = [Buffer.concat(chunks)];
+        }
+        const need = 4 + chunks[0].readUInt32BE(0);
+        if (total < need) return;
+        pending = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+        chunks = [];
+        total = 0;
+        let offset = 0;
+        const out: Buffer[] = [];
+        while (pending.length - offset >= 4) {
+          const length = pending.readUInt32BE(offset);
+          if (pending.length - offset - 4 < length) break;
+          const frame = pending.subarray(offset, offset + 4 + length);
+          if (length === 5 && frame.subarray(4).toString() === 'stats') {
+            const body = Buffer.from(JSON.stringify({ rss: process.memoryUsage().rss }));
+            const header = Buffer.alloc(4);
+            header.writeUInt32BE(body.length, 0);
+            out.push(header, body);
+          } else {
+            out.push(frame);
+          }
+          offset += 4 + length;
+        }
+        pending = pending.subarray(offset);
+        if (pending.length > 0) {
+          chunks = [pending];
+          total = pending.length;
+        }
+        if (out.length > 0) socket.write(out.length === 1 ? out[0] : Buffer.concat(out));
+      });
+      socket.on('error', () => undefined);
+    });
+    const port = Number(address);
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    ready({ port: (server.address() as net.AddressInfo).port });
+    return;
+  }
+  const strategy =
+    kind === 'qt-tcp'
+      ? {
+          strategy: new ServerQt({
+            transport: 'tcp',
+            port: Number(address),
+            maxPendingConnections: 64,
+            maxFrameSize: 128 * 1024 * 1024,
+          }),
+        }
+      : kind === 'qt-local'
+        ? {
+            strategy: new ServerQt({
+              transport: 'local',
+              name: address,
+              maxPendingConnections: 64,
+              maxFrameSize: 128 * 1024 * 1024,
+            }),
+          }
+        : ({
+            transport: Transport.TCP,
+            options: { host: '127.0.0.1', port: Number(address) },
+          } as MicroserviceOptions);
+  const app = await NestFactory.createMicroservice(BenchModule, { ...strategy, logger: false });
+  await app.listen();
+  ready();
+  process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `bench server ${kind} failed: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
+  process.exit(1);
+});
