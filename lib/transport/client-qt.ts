@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
-import { throwError, timeout, type Observable } from 'rxjs';
+import { Observable, throwError, timeout } from 'rxjs';
 
 import {
   LocalSocketError,
@@ -151,13 +151,43 @@ export class ClientQt extends ClientProxy {
     pattern: unknown,
     data: TInput,
   ): Observable<TResult> {
-    const source = super.send<TResult, TInput>(pattern, data);
+    // Nest's own checks (and its error) for a missing pattern or data.
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return super.send<TResult, TInput>(pattern, data);
+    }
+    // Nest's ClientProxy.send, without the operator chain on the common path: when the
+    // connection is up the request is published at subscription, with no promise hop.
+    const source = new Observable<TResult>((observer) => {
+      const callback = this.createObserver(observer);
+      if (this.conn && !this.conn.isClosed()) {
+        return this.publish(this.packetOf(pattern, data), callback);
+      }
+      let teardown: (() => void) | null = null;
+      let cancelled = false;
+      this.connect().then(
+        () => {
+          if (!cancelled) teardown = this.publish(this.packetOf(pattern, data), callback);
+        },
+        (err: unknown) => observer.error(err),
+      );
+      return () => {
+        cancelled = true;
+        teardown?.();
+      };
+    });
     const ms = this.opts.requestTimeout;
     if (ms <= 0) return source;
     const name = typeof pattern === 'string' ? pattern : JSON.stringify(pattern);
     return source.pipe(
       timeout({ first: ms, with: () => throwError(() => new RequestTimeoutError(name, ms)) }),
     );
+  }
+
+  /** Nest's createPacket (which runs the dispatch hook) where the Nest major has it. */
+  private packetOf(pattern: unknown, data: unknown): ReadPacket {
+    const create = (this as unknown as { createPacket?: (p: unknown, d: unknown) => ReadPacket })
+      .createPacket;
+    return typeof create === 'function' ? create.call(this, pattern, data) : { pattern, data };
   }
 
   /** The options in force, with every default filled in. */

@@ -2,7 +2,7 @@ import * as dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 
 import { Server, type CustomTransportStrategy, type WritePacket } from '@nestjs/microservices';
-import { finalize, type Subscription } from 'rxjs';
+import { finalize, type Observable, type Subscription } from 'rxjs';
 
 import {
   LocalServerSocketOption,
@@ -254,7 +254,10 @@ export class ServerQt
     raw: IncomingQtPacket,
     codec: CodecName,
   ): Promise<void> {
-    const packet = (await this.deserializer.deserialize(raw)) as IncomingQtPacket;
+    const deserialized = this.deserializer.deserialize(raw) as unknown;
+    const packet = (
+      deserialized instanceof Promise ? await deserialized : deserialized
+    ) as IncomingQtPacket;
     const pattern = this.normalizePattern(packet.pattern as string);
     const context = new QtContext([entry.socket, pattern, packet.id, packet.metadata]);
     if (packet.id === undefined) {
@@ -291,9 +294,7 @@ export class ServerQt
               end();
               return;
             }
-            const subscription = this.send(stream$.pipe(finalize(end)), (data) =>
-              this.reply(entry, id, data, codec),
-            );
+            const subscription = this.streamReplies(stream$.pipe(finalize(end)), entry, id, codec);
             if (!ended) entry.requests.set(id, subscription);
           } catch (err) {
             this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
@@ -305,6 +306,59 @@ export class ServerQt
         settled();
       });
     });
+  }
+
+  /**
+   * Writes a handler's Observable to the peer as Nest's TCP transport does: one reply per
+   * value, `isDisposed` on the last (merged into the last value when it completes within
+   * the same tick), an error reply that ends the request. A value is held back for one
+   * tick only, to be merged with a completion that follows it.
+   */
+  private streamReplies(
+    stream$: Observable<unknown>,
+    entry: ServerConnection,
+    id: string | number,
+    codec: CodecName,
+  ): Subscription {
+    let held: { value: unknown } | null = null;
+    let flushScheduled = false;
+    const flush = (): void => {
+      flushScheduled = false;
+      if (held) {
+        const { value } = held;
+        held = null;
+        this.reply(entry, id, { response: value } as WritePacket, codec);
+      }
+    };
+    return stream$.subscribe({
+      next: (value) => {
+        if (held) this.reply(entry, id, { response: held.value } as WritePacket, codec);
+        held = { value };
+        if (!flushScheduled) {
+          flushScheduled = true;
+          process.nextTick(flush);
+        }
+      },
+      error: (err: unknown) => {
+        flush();
+        this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
+      },
+      complete: () => {
+        const last = held;
+        held = null;
+        this.reply(
+          entry,
+          id,
+          (last ? { response: last.value, isDisposed: true } : { isDisposed: true }) as WritePacket,
+          codec,
+        );
+      },
+    });
+  }
+
+  /** Handlers are keyed by the normalized pattern: look it up directly before Nest's parsing. */
+  override getHandlerByPattern(pattern: string): ReturnType<Server['getHandlerByPattern']> {
+    return this.messageHandlers.get(pattern) ?? super.getHandlerByPattern(pattern);
   }
 
   private reply(
