@@ -27,6 +27,9 @@ import {
   SocketType,
 } from './socket-enums.js';
 
+/** An empty read result, shared (it has no bytes anyone could change). */
+const NO_BYTES = Buffer.alloc(0);
+
 /** Qt's per-address connect timeout (QT_CONNECT_TIMEOUT), in ms. */
 const CONNECT_TIMEOUT_MS = 30000;
 
@@ -662,9 +665,9 @@ export abstract class QAbstractSocket extends QIODevice {
 
   protected override readData(maxSize: number): Buffer | null {
     if (!this.sock || this.socketState !== SocketState.ConnectedState) {
-      return maxSize > 0 ? null : Buffer.alloc(0);
+      return maxSize > 0 ? null : NO_BYTES;
     }
-    return Buffer.alloc(0);
+    return NO_BYTES;
   }
 
   protected override writeData(data: Buffer): number {

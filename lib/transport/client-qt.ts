@@ -64,8 +64,8 @@ export class ClientQt extends ClientProxy {
   private reconnecting: Promise<QtStreamSocket> | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private nextId = 1;
-  /** Ids sent on the current connection, still waiting for their last reply. */
-  private readonly pendingOnConnection = new Set<number>();
+  /** Requests sent on the current connection and waiting for their last reply, by id. */
+  private readonly calls = new Map<number, Callback>();
   private closedByUser = false;
   private readonly emitter = new EventEmitter();
 
@@ -99,11 +99,10 @@ export class ClientQt extends ClientProxy {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const closedError = new ClientClosedError();
-    for (const [id, callback] of [...this.routingMap.entries()]) {
-      this.routingMap.delete(id);
+    for (const [id, callback] of [...this.calls.entries()]) {
+      this.calls.delete(id);
       (callback as Callback)({ err: closedError, isDisposed: true });
     }
-    this.pendingOnConnection.clear();
     // Events emitted just before close() reach dispatchEvent a few promise callbacks later:
     // keep the connection until they have been written.
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -210,19 +209,16 @@ export class ClientQt extends ClientProxy {
     }
     const id = this.nextId++;
     const outgoing = this.serializer.serialize({ ...packet, id } as never) as unknown;
-    this.routingMap.set(String(id), callback);
+    this.calls.set(id, callback);
     try {
       conn.send(outgoing, this.opts.codec);
     } catch (err) {
-      this.routingMap.delete(String(id));
+      this.calls.delete(id);
       callback({ err, isDisposed: true });
       return () => undefined;
     }
-    this.pendingOnConnection.add(id);
     return () => {
-      if (!this.routingMap.has(String(id))) return;
-      this.routingMap.delete(String(id));
-      this.pendingOnConnection.delete(id);
+      if (!this.calls.delete(id)) return;
       // The caller unsubscribed before the last reply: tell the server to stop.
       if (this.conn === conn && !conn.isClosed()) {
         conn.send(this.serializer.serialize({ id, cancel: true } as never), this.opts.codec);
@@ -318,12 +314,12 @@ export class ClientQt extends ClientProxy {
       this.conn?.abort();
       return;
     }
-    const key = String(reply.id);
-    const callback = this.routingMap.get(key) as Callback | undefined;
+    // This client's ids are numbers; a string id never matches one of them.
+    const id = reply.id as number;
+    const callback = this.calls.get(id);
     if (!callback) return;
     if (reply.isDisposed || reply.err) {
-      this.routingMap.delete(key);
-      this.pendingOnConnection.delete(Number(reply.id));
+      this.calls.delete(id);
       callback({ err: reply.err, response: reply.response, isDisposed: true });
       return;
     }
@@ -341,12 +337,10 @@ export class ClientQt extends ClientProxy {
       socket instanceof QLocalSocket ? 'PeerClosedError' : 'RemoteHostClosedError',
       `The connection was lost: ${socket?.errorString() ?? 'closed'}`,
     );
-    for (const id of [...this.pendingOnConnection]) {
-      const callback = this.routingMap.get(String(id)) as Callback | undefined;
-      this.routingMap.delete(String(id));
-      callback?.({ err: lost, isDisposed: true });
+    for (const [id, callback] of [...this.calls.entries()]) {
+      this.calls.delete(id);
+      callback({ err: lost, isDisposed: true });
     }
-    this.pendingOnConnection.clear();
     if (this.closedByUser || this.opts.reconnect === false) {
       this._status$.next('disconnected');
       return;

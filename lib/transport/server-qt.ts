@@ -246,22 +246,45 @@ export class ServerQt
       sub?.unsubscribe();
       return;
     }
-    this.track(this.dispatch(entry, classified.packet, codec));
+    this.dispatch(entry, classified.packet, codec);
   }
 
-  private async dispatch(
-    entry: ServerConnection,
-    raw: IncomingQtPacket,
-    codec: CodecName,
-  ): Promise<void> {
+  /** Handles one request or event; counts it as in flight until its handler is done. */
+  private dispatch(entry: ServerConnection, raw: IncomingQtPacket, codec: CodecName): void {
+    this.inFlight++;
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      this.workDone();
+    };
     const deserialized = this.deserializer.deserialize(raw) as unknown;
-    const packet = (
-      deserialized instanceof Promise ? await deserialized : deserialized
-    ) as IncomingQtPacket;
+    if (deserialized instanceof Promise) {
+      deserialized.then(
+        (packet: IncomingQtPacket) => this.dispatchPacket(entry, packet, codec, finish),
+        (err: unknown) => {
+          this.handleError(err as never);
+          finish();
+        },
+      );
+    } else {
+      this.dispatchPacket(entry, deserialized as IncomingQtPacket, codec, finish);
+    }
+  }
+
+  private dispatchPacket(
+    entry: ServerConnection,
+    packet: IncomingQtPacket,
+    codec: CodecName,
+    finish: () => void,
+  ): void {
     const pattern = this.normalizePattern(packet.pattern as string);
     const context = new QtContext([entry.socket, pattern, packet.id, packet.metadata]);
     if (packet.id === undefined) {
-      await this.handleEvent(pattern, packet as never, context);
+      this.handleEvent(pattern, packet as never, context).then(finish, (err: unknown) => {
+        this.handleError(err as never);
+        finish();
+      });
       return;
     }
     const id = packet.id;
@@ -273,38 +296,37 @@ export class ServerQt
         { err: NO_MESSAGE_HANDLER, isDisposed: true, status: 'error' } as WritePacket,
         codec,
       );
+      finish();
       return;
     }
-    await new Promise<void>((settled) => {
-      Promise.resolve(
-        this.onProcessingStartHook(this.transportId, context, async () => {
-          let ended = false;
-          const end = (): void => {
-            if (ended) return;
-            ended = true;
-            entry.requests.delete(id);
-            this.onProcessingEndHook?.(this.transportId, context);
-            settled();
-          };
-          try {
-            const stream$ = this.transformToObservable(await handler(packet.data, context));
-            // A handler that finishes while the server closes still gets its reply out;
-            // only a connection that is already gone has nobody to answer.
-            if (entry.conn.isClosed()) {
-              end();
-              return;
-            }
-            const subscription = this.streamReplies(stream$.pipe(finalize(end)), entry, id, codec);
-            if (!ended) entry.requests.set(id, subscription);
-          } catch (err) {
-            this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      entry.requests.delete(id);
+      this.onProcessingEndHook?.(this.transportId, context);
+      finish();
+    };
+    Promise.resolve(
+      this.onProcessingStartHook(this.transportId, context, async () => {
+        try {
+          const stream$ = this.transformToObservable(await handler(packet.data, context));
+          // A handler that finishes while the server closes still gets its reply out;
+          // only a connection that is already gone has nobody to answer.
+          if (entry.conn.isClosed()) {
             end();
+            return;
           }
-        }),
-      ).catch((err: unknown) => {
-        this.handleError(err as never);
-        settled();
-      });
+          const subscription = this.streamReplies(stream$.pipe(finalize(end)), entry, id, codec);
+          if (!ended) entry.requests.set(id, subscription);
+        } catch (err) {
+          this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
+          end();
+        }
+      }),
+    ).catch((err: unknown) => {
+      this.handleError(err as never);
+      end();
     });
   }
 
@@ -394,19 +416,14 @@ export class ServerQt
     entry.conn.abort();
   }
 
-  /** Counts work in flight, so that `close()` can wait for it. */
-  private track(work: Promise<unknown>): void {
-    this.inFlight++;
-    work
-      .catch((err: unknown) => this.handleError(err as never))
-      .finally(() => {
-        this.inFlight--;
-        if (this.inFlight === 0 && this.idleWaiters.length > 0) {
-          const waiters = this.idleWaiters;
-          this.idleWaiters = [];
-          for (const w of waiters) w();
-        }
-      });
+  /** One request or event less in flight; wakes `close()` when none is left. */
+  private workDone(): void {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
   }
 
   private closeGracefully(entry: ServerConnection): Promise<void> {
