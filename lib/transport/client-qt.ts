@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
-import { Observable, throwError, timeout } from 'rxjs';
+import { from, Observable, throwError, timeout } from 'rxjs';
 
 import {
   LocalSocketError,
@@ -180,6 +180,31 @@ export class ClientQt extends ClientProxy {
     return source.pipe(
       timeout({ first: ms, with: () => throwError(() => new RequestTimeoutError(name, ms)) }),
     );
+  }
+
+  /**
+   * Emits an event (Nest's ClientProxy.emit): hot, completes once the frame is written.
+   * When the connection is up, the frame is queued at once, without Nest's operator chain.
+   */
+  override emit<TResult = unknown, TInput = unknown>(
+    pattern: unknown,
+    data: TInput,
+  ): Observable<TResult> {
+    const conn = this.conn;
+    if (
+      pattern === null ||
+      pattern === undefined ||
+      data === null ||
+      data === undefined ||
+      !conn ||
+      conn.isClosed()
+    ) {
+      return super.emit<TResult, TInput>(pattern, data);
+    }
+    const written = this.dispatchEvent<TResult>(this.packetOf(pattern, data));
+    // Nobody may subscribe: the failure is still delivered to whoever does.
+    written.catch(() => undefined);
+    return from(written);
   }
 
   /** Nest's createPacket (which runs the dispatch hook) where the Nest major has it. */

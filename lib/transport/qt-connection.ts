@@ -230,11 +230,12 @@ export class QtConnection {
   private onBytesWritten(bytes: number): void {
     this.written += bytes;
     if (this.paused) this.armWriteStallTimer();
-    if (this.writeWaiters.length > 0) {
-      const ready = this.writeWaiters.filter((w) => w.target <= this.written);
-      this.writeWaiters = this.writeWaiters.filter((w) => w.target > this.written);
-      for (const w of ready) w.resolve();
+    // Waiters are in the order their data was queued, so their targets only grow.
+    let done = 0;
+    while (done < this.writeWaiters.length && this.writeWaiters[done].target <= this.written) {
+      this.writeWaiters[done++].resolve();
     }
+    if (done > 0) this.writeWaiters.splice(0, done);
     if (!this.paused || this.socket.bytesToWrite() > this.pauseAt() / 2) return;
     this.paused = false;
     this.clearWriteStallTimer();
