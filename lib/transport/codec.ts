@@ -1,4 +1,6 @@
-import { Decoder, Encoder } from 'cbor-x';
+import { Decoder } from 'cbor-x';
+
+import { encodeCborChunks } from './cbor-encoder.js';
 
 import { InvalidPayloadError } from './errors.js';
 
@@ -7,19 +9,6 @@ export type CodecName = 'json' | 'cbor';
 
 const OPEN_BRACE = 0x7b;
 
-/**
- * Plain RFC 8949 CBOR that Qt's QCborValue reads: definite-length maps with text keys,
- * byte strings for Buffers, no record or structure extensions, no shared strings.
- */
-const cborEncoder = new Encoder({
-  useRecords: false,
-  mapsAsObjects: true,
-  variableMapSize: true,
-  tagUint8Array: false,
-  structuredClone: false,
-  pack: false,
-  bundleStrings: false,
-});
 // 64-bit integers (Qt writes qint64 values such as timestamps that way) decode as numbers,
 // as JSON numbers do; `int64AsNumber` is a cbor-x option its type declarations omit.
 const cborDecoder = new Decoder({
@@ -27,8 +16,6 @@ const cborDecoder = new Decoder({
   mapsAsObjects: true,
   int64AsNumber: true,
 } as ConstructorParameters<typeof Decoder>[0]);
-
-const TWO_POW_32 = 2 ** 32;
 
 /** The codec of a payload from its first byte: `{` is JSON, a CBOR map header is CBOR. */
 export function detectCodec(payload: Buffer): CodecName | null {
@@ -58,44 +45,18 @@ export function decodePayload(payload: Buffer): { codec: CodecName; value: unkno
   }
 }
 
-/**
- * Prepares a value for CBOR as Qt reads it: undefined becomes null (QCborValue has no use
- * for it), and whole numbers beyond 32 bits become CBOR integers (cbor-x would write them
- * as doubles, which QCborValue reads as non-integers).
- */
-function undefinedToNull(value: unknown): unknown {
-  if (value === undefined) return null;
-  if (typeof value === 'number') {
-    return Number.isSafeInteger(value) && Math.abs(value) >= TWO_POW_32 ? BigInt(value) : value;
-  }
-  if (value === null || typeof value !== 'object') return value;
-  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return value;
-  if (Array.isArray(value)) {
-    let copy: unknown[] | null = null;
-    for (let i = 0; i < value.length; i++) {
-      const v = undefinedToNull(value[i]);
-      if (v !== value[i]) {
-        copy ??= value.slice();
-        copy[i] = v;
-      }
-    }
-    return copy ?? value;
-  }
-  if (value instanceof Date || value instanceof Map || value instanceof Set) return value;
-  const record = value as Record<string, unknown>;
-  let copy: Record<string, unknown> | null = null;
-  for (const key of Object.keys(record)) {
-    const v = undefinedToNull(record[key]);
-    if (v !== record[key]) {
-      copy ??= { ...record };
-      copy[key] = v;
-    }
-  }
-  return copy ?? value;
-}
-
-/** Encodes a packet with `codec`. */
+/** Encodes a packet with `codec`, as one Buffer. */
 export function encodePayload(codec: CodecName, value: unknown): Buffer {
   if (codec === 'json') return Buffer.from(JSON.stringify(value), 'utf8');
-  return cborEncoder.encode(undefinedToNull(value));
+  const chunks = encodeCborChunks(value);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/**
+ * Encodes a packet with `codec` as a list of Buffers to write in order: CBOR references
+ * large byte strings instead of copying them (see cbor-encoder.ts).
+ */
+export function encodePayloadChunks(codec: CodecName, value: unknown): Buffer[] {
+  if (codec === 'json') return [Buffer.from(JSON.stringify(value), 'utf8')];
+  return encodeCborChunks(value);
 }

@@ -17,5 +17,12 @@ export {
 } from './options.js';
 export * from './errors.js';
 export { FrameDecoder, frameHeader } from './frame-decoder.js';
-export { decodePayload, encodePayload, detectCodec, type CodecName } from './codec.js';
+export {
+  decodePayload,
+  encodePayload,
+  encodePayloadChunks,
+  detectCodec,
+  type CodecName,
+} from './codec.js';
+export { encodeCborChunks } from './cbor-encoder.js';
 export { QtConnection, type QtStreamSocket } from './qt-connection.js';

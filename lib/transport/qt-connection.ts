@@ -5,7 +5,7 @@ import {
   qInstallMessageHandler,
 } from '../qtnetwork/index.js';
 
-import { decodePayload, encodePayload, type CodecName } from './codec.js';
+import { decodePayload, encodePayloadChunks, type CodecName } from './codec.js';
 import {
   FrameTooLargeError,
   IncompleteFrameTimeoutError,
@@ -114,21 +114,27 @@ export class QtConnection {
    */
   send(value: unknown, codec: CodecName): boolean {
     if (this.closed) return false;
-    const payload = encodePayload(codec, value);
-    return this.sendPayload(payload);
+    return this.sendChunks(encodePayloadChunks(codec, value));
   }
 
   /** Sends an already encoded payload as one frame (see `send`). */
   sendPayload(payload: Buffer): boolean {
+    return this.sendChunks([payload]);
+  }
+
+  /** Sends the payload made of `chunks` (written in order) as one frame. */
+  private sendChunks(chunks: Buffer[]): boolean {
     if (this.closed) return false;
-    if (payload.length > this.options.maxFrameSize) {
-      throw new FrameTooLargeError(payload.length, this.options.maxFrameSize);
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    if (length > this.options.maxFrameSize) {
+      throw new FrameTooLargeError(length, this.options.maxFrameSize);
     }
-    let queued = this.socket.bytesToWrite() + payload.length + 4;
+    let queued = this.socket.bytesToWrite() + length + 4;
     if (queued > this.options.maxSendBufferSize) {
       // Only what the kernel will not take counts: hand the queue over first.
       this.socket.flush();
-      queued = this.socket.bytesToWrite() + payload.length + 4;
+      queued = this.socket.bytesToWrite() + length + 4;
     }
     if (queued > this.options.maxSendBufferSize) {
       this.fail(new SendBufferOverflowError(queued, this.options.maxSendBufferSize));
@@ -136,9 +142,9 @@ export class QtConnection {
     }
     // Two writes, one system call: the socket hands every write of a tick to the kernel
     // together, so the payload is never copied to join it to its header.
-    this.socket.write(frameHeader(payload.length));
-    this.socket.write(payload);
-    this.enqueued += payload.length + 4;
+    this.socket.write(frameHeader(length));
+    for (const c of chunks) this.socket.write(c);
+    this.enqueued += length + 4;
     if (!this.paused && this.socket.bytesToWrite() > this.pauseAt()) this.pause();
     return true;
   }
