@@ -195,6 +195,80 @@ function ratio(row: Row, kind: Kind): string {
   return `${(mine / nest).toFixed(2)}×`;
 }
 
+/** The issue's targets, each as a measured ratio (medians) and whether it is met. */
+function targets(table: Row[]): string[] {
+  const get = (name: string, kind: Kind): number | undefined =>
+    table.find((r) => r.name === name)?.values[kind]?.median;
+  const lines: string[] = [];
+  const add = (
+    target: string,
+    mine: number | undefined,
+    base: number | undefined,
+    goal: number,
+    atLeast: boolean,
+  ): void => {
+    if (mine === undefined || base === undefined || base === 0) {
+      lines.push(`| ${target} | — | not measured |`);
+      return;
+    }
+    const r = mine / base;
+    const met = atLeast ? r >= goal : r <= goal;
+    lines.push(`| ${target} | ${r.toFixed(2)}× | ${met ? 'met' : 'missed'} |`);
+  };
+  for (const c of [16, 256]) {
+    add(
+      `TCP requests/s at ${c} in flight ≥ 2.0× Nest TCP`,
+      get(`requests/s at ${c} in flight`, 'qt-tcp'),
+      get(`requests/s at ${c} in flight`, 'nest-tcp'),
+      2,
+      true,
+    );
+    add(
+      `local requests/s at ${c} in flight ≥ 1.2× this transport's TCP`,
+      get(`requests/s at ${c} in flight`, 'qt-local'),
+      get(`requests/s at ${c} in flight`, 'qt-tcp'),
+      1.2,
+      true,
+    );
+  }
+  add(
+    'TCP p99 at 16 in flight ≤ 0.3× Nest TCP',
+    get('p99 latency at 16 in flight', 'qt-tcp'),
+    get('p99 latency at 16 in flight', 'nest-tcp'),
+    0.3,
+    false,
+  );
+  add(
+    'events/s ≥ 3× Nest TCP',
+    get('events delivered/s (counted by the server)', 'qt-tcp'),
+    get('events delivered/s (counted by the server)', 'nest-tcp'),
+    3,
+    true,
+  );
+  add(
+    '16 MiB Buffer (CBOR) round trip ≤ 0.2× Nest 16 MiB JSON',
+    get('16 MiB Buffer round trip (CBOR)', 'qt-tcp'),
+    get('16 MiB JSON string round trip', 'nest-tcp'),
+    0.2,
+    false,
+  );
+  add(
+    '16 MiB JSON round trip ≤ 1.0× Nest',
+    get('16 MiB JSON string round trip', 'qt-tcp'),
+    get('16 MiB JSON string round trip', 'nest-tcp'),
+    1,
+    false,
+  );
+  add(
+    'server RSS after the throughput phase ≤ 1.0× Nest',
+    get('server RSS after the throughput phase', 'qt-tcp'),
+    get('server RSS after the throughput phase', 'nest-tcp'),
+    1,
+    false,
+  );
+  return ['| target | measured | |', '|---|---|---|', ...lines];
+}
+
 function versions(): Record<string, string> {
   const read = (p: string): string => {
     try {
@@ -217,7 +291,60 @@ function versions(): Record<string, string> {
   };
 }
 
+interface Machine {
+  date: string;
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  platform: string;
+  versions: Record<string, string>;
+  settings: Settings & { repetitions: number; quick: boolean };
+  seconds: number;
+}
+
+function render(machine: Machine, table: Row[]): string {
+  const settings = machine.settings;
+  const quick = settings.quick;
+  const md: string[] = [];
+  md.push(`# Benchmark${quick ? ' (quick)' : ''}`);
+  md.push('');
+  md.push(
+    `${machine.date} · ${machine.cpu} · ${machine.cores} cores · ${machine.memoryGiB} GiB · ${machine.platform}`,
+  );
+  md.push(
+    `Node ${machine.versions.node} · @nestjs/microservices ${machine.versions['@nestjs/microservices']} · nestjs-qt-transport ${machine.versions['nestjs-qt-transport']}`,
+  );
+  md.push(
+    `Each figure: median of ${settings.repetitions} repetitions (min–max). Throughput phases ${settings.durationMs} ms, ` +
+      `~100-byte JSON payload; ${settings.events} events; server and client in separate processes on loopback. ` +
+      'Ratios: this transport / Nest TCP.',
+  );
+  md.push('');
+  md.push(`| figure | ${KINDS.map((k) => LABELS[k]).join(' | ')} | TCP / Nest | local / Nest |`);
+  md.push(`|---|${KINDS.map(() => '---').join('|')}|---|---|`);
+  for (const row of table) {
+    md.push(
+      `| ${row.name} (${row.unit}) | ${KINDS.map((k) => cell(row.values[k])).join(' | ')} | ${ratio(row, 'qt-tcp')} | ${ratio(row, 'qt-local')} |`,
+    );
+  }
+  md.push('');
+  md.push('Targets (medians; "met" compares the medians):');
+  md.push('');
+  md.push(...targets(table));
+  return md.join('\n') + '\n';
+}
+
 async function main(): Promise<void> {
+  const from = process.argv.indexOf('--from');
+  if (from >= 0) {
+    // Re-renders a results file (e.g. after the report format changed), without measuring.
+    const saved = JSON.parse(fs.readFileSync(process.argv[from + 1], 'utf8')) as {
+      machine: Machine;
+      rows: Row[];
+    };
+    process.stdout.write(render(saved.machine, saved.rows));
+    return;
+  }
   const results: Record<Kind, ClientResult[]> = {
     'qt-tcp': [],
     'qt-local': [],
@@ -242,29 +369,8 @@ async function main(): Promise<void> {
     settings: { ...settings, repetitions: REPETITIONS, quick },
     seconds: Math.round((Date.now() - started) / 1000),
   };
-  const md: string[] = [];
-  md.push(`# Benchmark${quick ? ' (quick)' : ''}`);
-  md.push('');
-  md.push(
-    `${machine.date} · ${machine.cpu} · ${machine.cores} cores · ${machine.memoryGiB} GiB · ${machine.platform}`,
-  );
-  md.push(
-    `Node ${machine.versions.node} · @nestjs/microservices ${machine.versions['@nestjs/microservices']} · nestjs-qt-transport ${machine.versions['nestjs-qt-transport']}`,
-  );
-  md.push(
-    `Each figure: median of ${REPETITIONS} repetitions (min–max). Throughput phases ${settings.durationMs} ms, ` +
-      `~100-byte JSON payload; ${settings.events} events; server and client in separate processes on loopback. ` +
-      'Ratios: this transport / Nest TCP.',
-  );
-  md.push('');
-  md.push(`| figure | ${KINDS.map((k) => LABELS[k]).join(' | ')} | TCP / Nest | local / Nest |`);
-  md.push(`|---|${KINDS.map(() => '---').join('|')}|---|---|`);
-  for (const row of table) {
-    md.push(
-      `| ${row.name} (${row.unit}) | ${KINDS.map((k) => cell(row.values[k])).join(' | ')} | ${ratio(row, 'qt-tcp')} | ${ratio(row, 'qt-local')} |`,
-    );
-  }
-  const markdown = md.join('\n') + '\n';
+  const markdown = render(machine, table);
+
   const outDir = path.join(root, 'bench', 'results');
   fs.mkdirSync(outDir, { recursive: true });
   const base = quick ? 'quick' : 'latest';
