@@ -20,7 +20,7 @@ import {
   RequestTimeoutError,
 } from './errors.js';
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
-import { checkReplyPacket } from './packets.js';
+import { checkClientPacket } from './packets.js';
 import { QtConnection, type QtStreamSocket } from './qt-connection.js';
 
 /** Events of ClientQt, for `on(event, callback)`. */
@@ -37,6 +37,13 @@ export interface QtClientEvents {
 }
 
 type Callback = (packet: WritePacket) => void;
+
+interface UnackedEvent {
+  packet: ReadPacket & { ackId: number };
+  resends: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 /** The name of a QLocalSocket error, e.g. 'ServerNotFoundError'. */
 function localErrorName(error: LocalSocketError): string {
@@ -67,6 +74,9 @@ export class ClientQt extends ClientProxy {
   /** Requests sent on the current connection and waiting for their last reply, by id. */
   private readonly calls = new Map<number, Callback>();
   private closedByUser = false;
+  /** Acknowledged-event mode: events sent and not yet acknowledged, in the order sent. */
+  private readonly unacked = new Map<number, UnackedEvent>();
+  private nextAckId = 1;
   private readonly emitter = new EventEmitter();
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
@@ -99,6 +109,7 @@ export class ClientQt extends ClientProxy {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const closedError = new ClientClosedError();
+    this.failUnacked(closedError);
     for (const [id, callback] of [...this.calls.entries()]) {
       this.calls.delete(id);
       (callback as Callback)({ err: closedError, isDisposed: true });
@@ -190,6 +201,18 @@ export class ClientQt extends ClientProxy {
     pattern: unknown,
     data: TInput,
   ): Observable<TResult> {
+    if (
+      this.opts.acknowledgedEvents &&
+      pattern !== null &&
+      pattern !== undefined &&
+      data !== null &&
+      data !== undefined
+    ) {
+      const packet = this.packetOf(pattern, data);
+      const acknowledged = this.connect().then(() => this.emitAcknowledged<TResult>(packet));
+      acknowledged.catch(() => undefined);
+      return from(acknowledged);
+    }
     const conn = this.conn;
     if (
       pattern === null ||
@@ -205,6 +228,65 @@ export class ClientQt extends ClientProxy {
     // Nobody may subscribe: the failure is still delivered to whoever does.
     written.catch(() => undefined);
     return from(written);
+  }
+
+  /** Sends an event that the server acknowledges; resolves on the acknowledgement. */
+  private emitAcknowledged<T>(packet: ReadPacket): Promise<T> {
+    const bounds = this.opts.acknowledgedEvents as { maxUnacked: number; maxResends: number };
+    if (this.unacked.size >= bounds.maxUnacked) {
+      return Promise.reject(
+        new QtTransportError(
+          'QT_TOO_MANY_UNACKED_EVENTS',
+          `${this.unacked.size} events wait for acknowledgement (acknowledgedEvents.maxUnacked)`,
+        ),
+      );
+    }
+    return new Promise<T>((resolve, reject) => {
+      const ackId = this.nextAckId++;
+      const entry: UnackedEvent = {
+        packet: { ...packet, ackId },
+        resends: 0,
+        resolve: () => resolve(undefined as T),
+        reject,
+      };
+      this.unacked.set(ackId, entry);
+      const conn = this.conn;
+      if (conn && !conn.isClosed()) {
+        try {
+          conn.send(this.serializer.serialize(entry.packet as never) as unknown, this.opts.codec);
+        } catch (err) {
+          this.unacked.delete(ackId);
+          reject(err);
+        }
+      }
+    });
+  }
+
+  /** After a reconnect: sends the unacknowledged events again, in order, within their bounds. */
+  private resendUnacked(conn: QtConnection): void {
+    const bounds = this.opts.acknowledgedEvents as { maxUnacked: number; maxResends: number };
+    for (const [ackId, entry] of this.unacked) {
+      if (entry.resends >= bounds.maxResends) {
+        this.unacked.delete(ackId);
+        entry.reject(
+          new QtTransportError(
+            'QT_EVENT_NOT_ACKNOWLEDGED',
+            `Event "${String(entry.packet.pattern)}" was not acknowledged after ${entry.resends} resends`,
+          ),
+        );
+        continue;
+      }
+      entry.resends++;
+      conn.send(this.serializer.serialize(entry.packet as never) as unknown, this.opts.codec);
+    }
+  }
+
+  /** Fails every event waiting for its acknowledgement. */
+  private failUnacked(err: unknown): void {
+    for (const [ackId, entry] of [...this.unacked]) {
+      this.unacked.delete(ackId);
+      entry.reject(err);
+    }
   }
 
   /** Nest's createPacket (which runs the dispatch hook) where the Nest major has it. */
@@ -328,12 +410,32 @@ export class ClientQt extends ClientProxy {
     this._status$.next('connected');
     this.emitter.emit('connect', socket);
     conn.start();
+    if (this.unacked.size > 0) this.resendUnacked(conn);
   }
 
   private onReply(value: unknown): void {
     let reply;
     try {
-      reply = checkReplyPacket(this.deserializer.deserialize(value) as unknown);
+      // An acknowledgement is the transport's own packet: look for it before Nest's
+      // deserializer, which would take { ackId } for a foreign payload.
+      const raw = value as { id?: unknown; ackId?: unknown } | null;
+      const isAck =
+        typeof raw === 'object' &&
+        raw !== null &&
+        raw.id === undefined &&
+        typeof raw.ackId === 'number';
+      const classified = checkClientPacket(
+        isAck ? value : (this.deserializer.deserialize(value) as unknown),
+      );
+      if (classified.kind === 'ack') {
+        const entry = this.unacked.get(classified.packet.ackId);
+        if (entry) {
+          this.unacked.delete(classified.packet.ackId);
+          entry.resolve();
+        }
+        return;
+      }
+      reply = classified.packet;
     } catch (err) {
       this.emitter.emit('protocolError', err);
       this.conn?.abort();
@@ -367,6 +469,7 @@ export class ClientQt extends ClientProxy {
       callback({ err: lost, isDisposed: true });
     }
     if (this.closedByUser || this.opts.reconnect === false) {
+      this.failUnacked(lost);
       this._status$.next('disconnected');
       return;
     }
@@ -396,6 +499,9 @@ export class ClientQt extends ClientProxy {
       }
       if (attempt >= policy.retries) {
         this.reconnecting = null;
+        this.failUnacked(
+          lastError ?? new QtConnectionError('UnknownSocketError', 'Reconnecting failed'),
+        );
         this._status$.next('disconnected');
         settle.reject(
           lastError ?? new QtConnectionError('UnknownSocketError', 'Reconnecting failed'),

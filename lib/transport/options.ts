@@ -37,6 +37,14 @@ export interface QtReconnectOptions {
   maxDelay?: number;
 }
 
+/** Bounds of the acknowledged-event mode. */
+export interface QtAcknowledgedEventsOptions {
+  /** Events waiting for their acknowledgement at once; another emit fails. Default 10000. */
+  maxUnacked?: number;
+  /** Times one event is sent again after reconnects before it fails. Default 5. */
+  maxResends?: number;
+}
+
 /** Options of ServerQt and ClientQt (see API.md; unmarked ones apply to both). */
 export interface QtTransportOptions {
   /** 'tcp' (default) or 'local' (Unix-domain socket / Windows named pipe). */
@@ -86,6 +94,13 @@ export interface QtTransportOptions {
    * when there is one, instead of binding; without one, listen as usual. Default false.
    */
   socketActivation?: boolean;
+  /**
+   * Client: acknowledged events. `emit` then completes when the server has run the event's
+   * handler; events not acknowledged when a connection is lost are sent again after the
+   * reconnect (at least once delivery), each at most `maxResends` times, with at most
+   * `maxUnacked` waiting. Default false (an event completes once written).
+   */
+  acknowledgedEvents?: boolean | QtAcknowledgedEventsOptions;
   /** TLS (see the TLS issue); not supported yet. */
   tls?: never;
 }
@@ -114,6 +129,7 @@ export interface ResolvedQtOptions {
   reconnect: Required<QtReconnectOptions> | false;
   closeTimeout: number;
   socketActivation: boolean;
+  acknowledgedEvents: Required<QtAcknowledgedEventsOptions> | false;
 }
 
 const MiB = 1024 * 1024;
@@ -162,6 +178,7 @@ const KNOWN = new Set<string>([
   'reconnect',
   'closeTimeout',
   'socketActivation',
+  'acknowledgedEvents',
   'tls',
 ]);
 
@@ -211,6 +228,24 @@ function onlyKeys(name: string, value: Record<string, unknown>, keys: string[]):
       throw new InvalidOptionError(`${name}.${key}`, `one of the keys ${keys.join(', ')}`, key);
     }
   }
+}
+
+function acknowledgedEvents(value: unknown): Required<QtAcknowledgedEventsOptions> | false {
+  if (value === undefined || value === false) return false;
+  if (value === true) return { maxUnacked: 10000, maxResends: 5 };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError(
+      'acknowledgedEvents',
+      'true, false or an object { maxUnacked, maxResends }',
+      value,
+    );
+  }
+  const v = value as Record<string, unknown>;
+  onlyKeys('acknowledgedEvents', v, ['maxUnacked', 'maxResends']);
+  return {
+    maxUnacked: integer('acknowledgedEvents.maxUnacked', v.maxUnacked, 10000, 1),
+    maxResends: integer('acknowledgedEvents.maxResends', v.maxResends, 5, 0),
+  };
 }
 
 /**
@@ -417,5 +452,6 @@ export function resolveQtOptions(
     reconnect,
     closeTimeout: integer('closeTimeout', o.closeTimeout, DEFAULTS.closeTimeout, 0, MAX_TIMER_MS),
     socketActivation: bool('socketActivation', o.socketActivation, false),
+    acknowledgedEvents: acknowledgedEvents(o.acknowledgedEvents),
   };
 }

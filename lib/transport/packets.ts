@@ -14,6 +14,11 @@ export interface CancelQtPacket {
   cancel: true;
 }
 
+/** A server's acknowledgement of an event sent in the acknowledged-event mode. */
+export interface AckQtPacket {
+  ackId: number;
+}
+
 /** A reply as the client receives it. */
 export interface ReplyQtPacket {
   id: string | number;
@@ -61,6 +66,12 @@ export function classifyServerPacket(
   if (value.id !== undefined && !isId(value.id)) {
     throw new InvalidPacketError('a request id must be a string or a number');
   }
+  if (
+    value.ackId !== undefined &&
+    !(typeof value.ackId === 'number' && Number.isInteger(value.ackId))
+  ) {
+    throw new InvalidPacketError('an event ackId must be an integer');
+  }
   if (value.metadata !== undefined && !isRecord(value.metadata)) {
     throw new InvalidPacketError('metadata must be a map/object');
   }
@@ -75,4 +86,14 @@ export function checkReplyPacket(value: unknown): ReplyQtPacket {
     throw new InvalidPacketError('a client does not accept requests or events');
   if (!isId(value.id)) throw new InvalidPacketError('a reply must carry the id of its request');
   return value as unknown as ReplyQtPacket;
+}
+
+/** Checks a packet a client received: a reply, or an event acknowledgement ({ ackId }). */
+export function checkClientPacket(
+  value: unknown,
+): { kind: 'reply'; packet: ReplyQtPacket } | { kind: 'ack'; packet: AckQtPacket } {
+  if (isRecord(value) && value.id === undefined && typeof value.ackId === 'number') {
+    return { kind: 'ack', packet: { ackId: value.ackId } };
+  }
+  return { kind: 'reply', packet: checkReplyPacket(value) };
 }

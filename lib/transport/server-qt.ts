@@ -258,17 +258,25 @@ export class ServerQt
       finished = true;
       this.workDone();
     };
+    // The acknowledged-event field is the transport's, not the packet's: Nest's
+    // deserializer would take a packet with an unknown key for a foreign payload.
+    let ackId: number | undefined;
+    if ((raw as { ackId?: unknown }).ackId !== undefined) {
+      const { ackId: id, ...rest } = raw as IncomingQtPacket & { ackId: number };
+      ackId = id;
+      raw = rest;
+    }
     const deserialized = this.deserializer.deserialize(raw) as unknown;
     if (deserialized instanceof Promise) {
       deserialized.then(
-        (packet: IncomingQtPacket) => this.dispatchPacket(entry, packet, codec, finish),
+        (packet: IncomingQtPacket) => this.dispatchPacket(entry, packet, codec, finish, ackId),
         (err: unknown) => {
           this.handleError(err as never);
           finish();
         },
       );
     } else {
-      this.dispatchPacket(entry, deserialized as IncomingQtPacket, codec, finish);
+      this.dispatchPacket(entry, deserialized as IncomingQtPacket, codec, finish, ackId);
     }
   }
 
@@ -277,13 +285,20 @@ export class ServerQt
     packet: IncomingQtPacket,
     codec: CodecName,
     finish: () => void,
+    ackId?: number,
   ): void {
     const pattern = this.normalizePattern(packet.pattern as string);
     const context = new QtContext([entry.socket, pattern, packet.id, packet.metadata]);
     if (packet.id === undefined) {
-      this.handleEvent(pattern, packet as never, context).then(finish, (err: unknown) => {
-        this.handleError(err as never);
+      // An event sent in the acknowledged mode is acknowledged once its handler has run
+      // (also when it failed: the failure is the handler's, and is logged by Nest).
+      const acknowledge = (): void => {
+        if (typeof ackId === 'number' && !entry.conn.isClosed()) entry.conn.send({ ackId }, codec);
         finish();
+      };
+      this.handleEvent(pattern, packet as never, context).then(acknowledge, (err: unknown) => {
+        this.handleError(err as never);
+        acknowledge();
       });
       return;
     }
