@@ -113,7 +113,6 @@ class ChunkWriter {
 }
 
 function writeValue(w: ChunkWriter, value: unknown, depth: number): void {
-  if (depth > 512) throw new RangeError('CBOR: value nested too deeply');
   switch (typeof value) {
     case 'string':
       w.text(value);
@@ -152,6 +151,8 @@ function writeValue(w: ChunkWriter, value: unknown, depth: number): void {
     w.bytes(value);
     return;
   }
+  // The same limit as the decoder's (MAX_NESTING in codec.ts): containers only.
+  if (depth > 512) throw new RangeError('CBOR: value nested too deeply');
   if (Array.isArray(value)) {
     w.head(4, value.length);
     for (const item of value) writeValue(w, item, depth + 1);

@@ -398,6 +398,12 @@ export class ServerQt
     return this.messageHandlers.get(pattern) ?? super.getHandlerByPattern(pattern);
   }
 
+  /**
+   * Sends one reply. A reply that cannot be sent as it is (larger than maxFrameSize, or
+   * not encodable: a cycle, nesting too deep, a value the codec has no form for) is
+   * replaced by an error reply that ends the request; nothing thrown here reaches the
+   * handler's stream, so no reply can take the server down.
+   */
   private reply(
     entry: ServerConnection,
     id: string | number,
@@ -405,22 +411,24 @@ export class ServerQt
     codec: CodecName,
   ): void {
     if (entry.conn.isClosed()) return;
-    const packet = this.serializer.serialize({ ...data, id } as never) as unknown;
+    let failure: string;
     try {
-      entry.conn.send(packet, codec);
+      entry.conn.send(this.serializer.serialize({ ...data, id } as never) as unknown, codec);
+      return;
     } catch (err) {
-      if (!(err instanceof FrameTooLargeError)) throw err;
-      // A reply too large for a frame is replaced by an error reply naming the sizes.
-      const replacement = this.serializer.serialize({
-        id,
-        err: `Reply of ${err.size} bytes exceeds maxFrameSize (${err.limit} bytes)`,
-        isDisposed: true,
-      } as never) as unknown;
-      entry.conn.send(replacement, codec);
-      const sub = entry.requests.get(id);
-      entry.requests.delete(id);
-      sub?.unsubscribe();
+      failure =
+        err instanceof FrameTooLargeError
+          ? `Reply of ${err.size} bytes exceeds maxFrameSize (${err.limit} bytes)`
+          : `Reply could not be encoded as ${codec.toUpperCase()}: ${err instanceof Error ? err.message : String(err)}`;
     }
+    const sub = entry.requests.get(id);
+    entry.requests.delete(id);
+    try {
+      entry.conn.send({ id, err: failure, isDisposed: true }, codec);
+    } catch (err) {
+      this.protocolError(entry, err);
+    }
+    sub?.unsubscribe();
   }
 
   private protocolError(entry: ServerConnection, err: unknown): void {
