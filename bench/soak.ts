@@ -74,6 +74,7 @@ async function main(): Promise<void> {
   }> = [];
   let requests = 0;
   let failures = 0;
+  const failureCodes: Record<string, number> = {};
   const start = Date.now();
   const end = start + minutes * 60000;
   const perTick = Math.max(1, Math.round(rate / 100));
@@ -86,7 +87,11 @@ async function main(): Promise<void> {
           : firstValueFrom(c.send('echo', { n: requests + i, text: 'x'.repeat(64) }));
       p.then(
         () => requests++,
-        () => failures++,
+        (err: unknown) => {
+          failures++;
+          const code = (err as { code?: string }).code ?? 'error';
+          failureCodes[code] = (failureCodes[code] ?? 0) + 1;
+        },
       );
     }
   }, 10);
@@ -137,6 +142,7 @@ async function main(): Promise<void> {
     fdsLate: median(late.map((s) => s.fds)),
     requests,
     failures,
+    failureCodes,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
