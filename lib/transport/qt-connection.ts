@@ -52,6 +52,8 @@ export class QtConnection {
   private stallTimer: NodeJS.Timeout | null = null;
   private writeStallTimer: NodeJS.Timeout | null = null;
   private paused = false;
+  /** Reading held by the owner (too much work in flight from this peer). */
+  private held = false;
   private closed = false;
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
   private enqueued = 0;
@@ -178,7 +180,7 @@ export class QtConnection {
   }
 
   private onReadyRead(): void {
-    if (this.closed || this.paused) return;
+    if (this.closed || this.paused || this.held) return;
     const chunk = this.socket.readAll();
     if (chunk.length === 0) return;
     this.decoder.push(chunk);
@@ -187,7 +189,7 @@ export class QtConnection {
         const { codec, value } = decodePayload(frame);
         this.events.onPacket(value, codec);
         if (this.closed) return;
-        if (this.paused) break;
+        if (this.paused || this.held) break;
       }
     } catch (err) {
       this.fail(
@@ -245,10 +247,35 @@ export class QtConnection {
     if (!this.paused || this.socket.bytesToWrite() > this.pauseAt() / 2) return;
     this.paused = false;
     this.clearWriteStallTimer();
+    this.resumeReading();
+  }
+
+  /**
+   * Stops taking packets from the peer while the owner has too much of its work in flight
+   * (the socket's read buffer is bounded meanwhile, so TCP holds the peer back); `release`
+   * goes on where it stopped.
+   */
+  hold(): void {
+    if (this.held || this.closed) return;
+    this.held = true;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
+  }
+
+  /** Ends a `hold`. */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.resumeReading();
+  }
+
+  private resumeReading(): void {
+    if (this.paused || this.held) return;
     if (this.options.readBufferSize === 0) this.socket.setReadBufferSize(0);
     // Frames already received and decoded later: continue where decoding stopped.
     setImmediate(() => {
-      if (this.closed || this.paused) return;
+      if (this.closed || this.paused || this.held) return;
       this.drainDecoded();
       this.onReadyRead();
     });
@@ -260,7 +287,7 @@ export class QtConnection {
       for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
         const { codec, value } = decodePayload(frame);
         this.events.onPacket(value, codec);
-        if (this.closed || this.paused) return;
+        if (this.closed || this.paused || this.held) return;
       }
     } catch (err) {
       this.fail(

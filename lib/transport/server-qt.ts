@@ -49,7 +49,16 @@ interface ServerConnection {
   readonly conn: QtConnection;
   readonly socket: QtStreamSocket;
   readonly requests: Map<string | number, Subscription>;
+  /** Requests and events of this connection whose handlers have not finished. */
+  active: number;
 }
+
+/**
+ * Handlers one connection may have running at once; beyond, its packets wait in the
+ * socket (TCP holds the peer back), so a peer that pipelines thousands of requests cannot
+ * make the server hold thousands of replies. Reading resumes below half of it.
+ */
+const MAX_ACTIVE_PER_CONNECTION = 128;
 
 /**
  * A NestJS microservice transport strategy on the Qt port: a QTcpServer or a QLocalServer,
@@ -208,6 +217,7 @@ export class ServerQt
     const entry: ServerConnection = {
       socket,
       requests: new Map(),
+      active: 0,
       conn: undefined as unknown as QtConnection,
     };
     const conn = new QtConnection(socket, this.opts, {
@@ -252,10 +262,12 @@ export class ServerQt
   /** Handles one request or event; counts it as in flight until its handler is done. */
   private dispatch(entry: ServerConnection, raw: IncomingQtPacket, codec: CodecName): void {
     this.inFlight++;
+    if (++entry.active >= MAX_ACTIVE_PER_CONNECTION) entry.conn.hold();
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
+      if (--entry.active < MAX_ACTIVE_PER_CONNECTION / 2) entry.conn.release();
       this.workDone();
     };
     // The acknowledged-event field is the transport's, not the packet's: Nest's
