@@ -10,6 +10,7 @@ import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
 
 import { ClientQt } from '../lib/index.js';
 import type { Kind } from './kinds.js';
+import { onRawFrames, rawFrame } from './raw-frames.js';
 
 export interface Settings {
   /** ms per throughput phase. */
@@ -71,29 +72,9 @@ async function rawClient(port: number): Promise<BenchClient> {
   let nextId = 1;
   const waiting = new Map<number, (v: unknown) => void>();
   let statsWaiter: ((v: unknown) => void) | null = null;
-  let pending: Buffer = Buffer.alloc(0);
-  let chunks: Buffer[] = [];
-  let total = 0;
-  socket.on('data', (chunk: Buffer) => {
-    chunks.push(chunk);
-    total += chunk.length;
-    // Join the chunks only once a whole frame is there (never re-copy a growing buffer).
-    if (total < 4) return;
-    if (chunks.length > 1 && chunks[0].length < 4) {
-      chunks = [Buffer.concat(chunks)];
-    }
-    const need = 4 + chunks[0].readUInt32BE(0);
-    if (total < need) return;
-    pending = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
-    chunks = [];
-    total = 0;
-    let offset = 0;
-    while (pending.length - offset >= 4) {
-      const length = pending.readUInt32BE(offset);
-      if (pending.length - offset - 4 < length) break;
-      const body = pending.subarray(offset + 4, offset + 4 + length);
-      offset += 4 + length;
-      const value = JSON.parse(body.toString()) as { id?: number; rss?: number; data?: unknown };
+  onRawFrames(socket, (frames) => {
+    for (const frame of frames) {
+      const value = JSON.parse(frame.subarray(4).toString()) as { id?: number; data?: unknown };
       if (value.id === undefined) {
         statsWaiter?.(value);
         statsWaiter = null;
@@ -102,17 +83,9 @@ async function rawClient(port: number): Promise<BenchClient> {
         waiting.delete(value.id);
       }
     }
-    pending = pending.subarray(offset);
-    if (pending.length > 0) {
-      chunks = [pending];
-      total = pending.length;
-    }
   });
   const send = (body: Buffer): void => {
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(body.length, 0);
-    socket.write(header);
-    socket.write(body);
+    for (const part of rawFrame(body)) socket.write(part);
   };
   return {
     request: (pattern, data) => {

@@ -13,6 +13,7 @@ import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
 import { ServerQt } from '../lib/index.js';
 import { BenchModule } from './app.js';
 import type { Kind } from './kinds.js';
+import { onRawFrames, rawFrame } from './raw-frames.js';
 
 const [kind, address] = process.argv.slice(2) as [Kind, string];
 
@@ -24,42 +25,14 @@ async function main(): Promise<void> {
   if (kind === 'raw-net') {
     const server = net.createServer((socket) => {
       socket.setNoDelay(true);
-      let pending: Buffer = Buffer.alloc(0);
-      let chunks: Buffer[] = [];
-      let total = 0;
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        total += chunk.length;
-        // Join the chunks only once a whole frame is there (never re-copy a growing buffer).
-        if (total < 4) return;
-        if (chunks.length > 1 && chunks[0].length < 4) {
-          chunks = [Buffer.concat(chunks)];
-        }
-        const need = 4 + chunks[0].readUInt32BE(0);
-        if (total < need) return;
-        pending = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
-        chunks = [];
-        total = 0;
-        let offset = 0;
+      onRawFrames(socket, (frames) => {
         const out: Buffer[] = [];
-        while (pending.length - offset >= 4) {
-          const length = pending.readUInt32BE(offset);
-          if (pending.length - offset - 4 < length) break;
-          const frame = pending.subarray(offset, offset + 4 + length);
-          if (length === 5 && frame.subarray(4).toString() === 'stats') {
-            const body = Buffer.from(JSON.stringify({ rss: process.memoryUsage().rss }));
-            const header = Buffer.alloc(4);
-            header.writeUInt32BE(body.length, 0);
-            out.push(header, body);
+        for (const frame of frames) {
+          if (frame.length === 9 && frame.subarray(4).toString() === 'stats') {
+            out.push(...rawFrame(Buffer.from(JSON.stringify({ rss: process.memoryUsage().rss }))));
           } else {
             out.push(frame);
           }
-          offset += 4 + length;
-        }
-        pending = pending.subarray(offset);
-        if (pending.length > 0) {
-          chunks = [pending];
-          total = pending.length;
         }
         if (out.length > 0) socket.write(out.length === 1 ? out[0] : Buffer.concat(out));
       });
