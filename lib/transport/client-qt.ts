@@ -101,8 +101,10 @@ export class ClientQt extends ClientProxy {
   }
 
   /**
-   * Closes: pending requests fail with ClientClosedError, events emitted before are still
-   * written, then the connection closes. Resolves when it has.
+   * Closes: pending requests fail with ClientClosedError, events emitted before on an
+   * established connection are still written, then the connection closes. Resolves when it
+   * has. An event still waiting for the first connection attempt is not sent: its `emit`
+   * fails with ClientClosedError.
    */
   async close(): Promise<void> {
     this.closedByUser = true;
@@ -460,8 +462,19 @@ export class ClientQt extends ClientProxy {
     this.socket = null;
     this.emitter.emit('disconnect');
     // Requests already sent on this connection can no longer be answered.
+    // The socket's own error when it has one (a keepalive timeout is a NetworkError,
+    // "Connection timed out"); a plain close from the peer otherwise.
+    const socketError = socket ? (socket.error() as number) : -1;
+    const code =
+      socket instanceof QLocalSocket
+        ? socketError >= 0
+          ? localErrorName(socketError as LocalSocketError)
+          : 'PeerClosedError'
+        : socketError >= 0
+          ? socketErrorName(socketError as SocketError)
+          : 'RemoteHostClosedError';
     const lost = new QtConnectionError(
-      socket instanceof QLocalSocket ? 'PeerClosedError' : 'RemoteHostClosedError',
+      code,
       `The connection was lost: ${socket?.errorString() ?? 'closed'}`,
     );
     for (const [id, callback] of [...this.calls.entries()]) {

@@ -93,6 +93,31 @@ export class WriteStallError extends QtTransportError {
   }
 }
 
+/**
+ * A frame took longer than `frameTimeout` (extended by `minFrameRate`) from its first byte:
+ * the peer trickles it (slow loris), even if every byte came within `incompleteFrameTimeout`.
+ */
+export class FrameTimeoutError extends QtTransportError {
+  constructor(
+    readonly elapsedMs: number,
+    readonly allowedMs: number,
+    readonly received: number,
+    readonly expected: number,
+  ) {
+    super(
+      'QT_FRAME_TIMEOUT',
+      `A frame was still incomplete after ${elapsedMs} ms, ${allowedMs} ms allowed for ${received} bytes received (${expected} expected)`,
+    );
+  }
+}
+
+/** A server connection had no frame and no work for `idleTimeout` ms. */
+export class IdleTimeoutError extends QtTransportError {
+  constructor(readonly timeoutMs: number) {
+    super('QT_IDLE_TIMEOUT', `The connection was idle for ${timeoutMs} ms`);
+  }
+}
+
 /** An option failed validation; the message names the option and what it accepts. */
 export class InvalidOptionError extends QtTransportError {
   constructor(

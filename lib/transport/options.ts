@@ -9,6 +9,13 @@ export interface QtSocketOptions {
   lowDelay?: boolean;
   /** SO_KEEPALIVE (KeepAliveOption). Default false. */
   keepAlive?: boolean;
+  /**
+   * Ms a connection may be idle before the first keepalive probe (TCP_KEEPIDLE); turns
+   * `keepAlive` on. Default: the system's (Linux: 2 hours). With a value set, Node probes
+   * 10 times, 1 s apart (measured on Node 20, Linux), so a dead peer is known about
+   * keepAliveIdle + 10 s after the last byte from it. At least 1000.
+   */
+  keepAliveIdle?: number;
   /** SO_SNDBUF in bytes. Node cannot set it on TCP sockets: accepted, warned, not applied. */
   sendBufferSize?: number;
   /** SO_RCVBUF in bytes. Node cannot set it on TCP sockets: accepted, warned, not applied. */
@@ -73,6 +80,26 @@ export interface QtTransportOptions {
   maxFrameSize?: number;
   /** Ms a peer may stall in the middle of a frame. Default 30000. */
   incompleteFrameTimeout?: number;
+  /**
+   * Ms one incoming frame may take from its first byte to its last, extended by one second
+   * for every `minFrameRate` bytes received of it: a peer that trickles a frame (slow loris)
+   * is dropped even though it keeps making progress. 0 turns it off. Default 30000.
+   */
+  frameTimeout?: number;
+  /** Bytes per second of a frame that extend `frameTimeout` by one second. Default 65536. */
+  minFrameRate?: number;
+  /**
+   * Server: connections served at once; further ones wait in the pending queue and the
+   * backlog (`maxPendingConnections`, `listenBacklogSize`) until one ends, and beyond those
+   * are refused. 0 = no limit. Default 1000.
+   */
+  maxConnections?: number;
+  /**
+   * Server: ms a connection may stay open with no frame arriving and no handler of its
+   * running before it is closed. 0 = never. Default 0 (a ClientQt keeps its connection open
+   * between requests).
+   */
+  idleTimeout?: number;
   /** Bytes queued for a peer that does not read before it is dropped. Default 128 MiB. */
   maxSendBufferSize?: number;
   /** Client: the encoding of requests ('json' or 'cbor'). Default 'json'. */
@@ -120,6 +147,10 @@ export interface ResolvedQtOptions {
   proxy: QtProxyOptions;
   maxFrameSize: number;
   incompleteFrameTimeout: number;
+  frameTimeout: number;
+  minFrameRate: number;
+  maxConnections: number;
+  idleTimeout: number;
   maxSendBufferSize: number;
   codec: CodecName;
   serializer?: Serializer;
@@ -147,6 +178,10 @@ const DEFAULTS = {
   readBufferSize: 0,
   maxFrameSize: 64 * MiB,
   incompleteFrameTimeout: 30000,
+  frameTimeout: 30000,
+  minFrameRate: 65536,
+  maxConnections: 1000,
+  idleTimeout: 0,
   maxSendBufferSize: 128 * MiB,
   codec: 'json',
   requestTimeout: 0,
@@ -169,6 +204,10 @@ const KNOWN = new Set<string>([
   'proxy',
   'maxFrameSize',
   'incompleteFrameTimeout',
+  'frameTimeout',
+  'minFrameRate',
+  'maxConnections',
+  'idleTimeout',
   'maxSendBufferSize',
   'codec',
   'serializer',
@@ -300,13 +339,36 @@ export function resolveQtOptions(
   onlyKeys('socketOptions', socketOptionsInput, [
     'lowDelay',
     'keepAlive',
+    'keepAliveIdle',
     'sendBufferSize',
     'receiveBufferSize',
     'typeOfService',
   ]);
+  const keepAliveIdle =
+    socketOptionsInput.keepAliveIdle === undefined
+      ? undefined
+      : integer(
+          'socketOptions.keepAliveIdle',
+          socketOptionsInput.keepAliveIdle,
+          0,
+          1000,
+          MAX_TIMER_MS,
+        );
+  if (keepAliveIdle !== undefined && socketOptionsInput.keepAlive === false) {
+    throw new InvalidOptionError(
+      'socketOptions.keepAliveIdle',
+      'no value when socketOptions.keepAlive is false',
+      keepAliveIdle,
+    );
+  }
   const socketOptions = {
     lowDelay: bool('socketOptions.lowDelay', socketOptionsInput.lowDelay, true),
-    keepAlive: bool('socketOptions.keepAlive', socketOptionsInput.keepAlive, false),
+    keepAlive: bool(
+      'socketOptions.keepAlive',
+      socketOptionsInput.keepAlive,
+      keepAliveIdle !== undefined,
+    ),
+    keepAliveIdle,
     sendBufferSize:
       socketOptionsInput.sendBufferSize === undefined
         ? undefined
@@ -426,6 +488,10 @@ export function resolveQtOptions(
       1,
       MAX_TIMER_MS,
     ),
+    frameTimeout: integer('frameTimeout', o.frameTimeout, DEFAULTS.frameTimeout, 0, MAX_TIMER_MS),
+    minFrameRate: integer('minFrameRate', o.minFrameRate, DEFAULTS.minFrameRate, 1),
+    maxConnections: integer('maxConnections', o.maxConnections, DEFAULTS.maxConnections, 0),
+    idleTimeout: integer('idleTimeout', o.idleTimeout, DEFAULTS.idleTimeout, 0, MAX_TIMER_MS),
     maxSendBufferSize: integer(
       'maxSendBufferSize',
       o.maxSendBufferSize,

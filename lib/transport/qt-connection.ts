@@ -7,6 +7,7 @@ import {
 
 import { decodePayload, encodePayloadChunks, type CodecName } from './codec.js';
 import {
+  FrameTimeoutError,
   FrameTooLargeError,
   IncompleteFrameTimeoutError,
   QtTransportError,
@@ -40,6 +41,8 @@ const PAUSED_READ_BUFFER = 64 * 1024;
  * - `maxFrameSize` rejects a frame the moment its header arrives;
  * - `incompleteFrameTimeout` drops a peer stalled mid-frame (every byte of progress resets
  *   it; it does not run between frames);
+ * - `frameTimeout` drops a peer whose frame is still incomplete that long after its first
+ *   byte, plus a second for every `minFrameRate` bytes of it received (slow loris);
  * - `maxSendBufferSize` drops a peer when more than that waits for it (beyond what the
  *   kernel takes), and a peer that takes nothing of its waiting replies for
  *   `incompleteFrameTimeout` is dropped too;
@@ -50,6 +53,14 @@ const PAUSED_READ_BUFFER = 64 * 1024;
 export class QtConnection {
   private readonly decoder: FrameDecoder;
   private stallTimer: NodeJS.Timeout | null = null;
+  private frameTimer: NodeJS.Timeout | null = null;
+  /** When the incomplete frame's first byte was seen; 0 between frames. */
+  private frameStartedAt = 0;
+  /** Frames decoded so far (tells the frame clock when a frame has ended). */
+  private framesDone = 0;
+  private framesDoneAtClock = 0;
+  /** Date.now() of the last bytes taken from the peer. */
+  private lastReceivedAt = Date.now();
   private writeStallTimer: NodeJS.Timeout | null = null;
   private paused = false;
   /** Reading held by the owner (too much work in flight from this peer). */
@@ -87,6 +98,9 @@ export class QtConnection {
     const previous = qInstallMessageHandler(() => undefined);
     try {
       socket.setSocketOption(SocketOption.LowDelayOption, options.socketOptions.lowDelay);
+      if (options.socketOptions.keepAliveIdle !== undefined) {
+        socket.setKeepAliveIdleTime(options.socketOptions.keepAliveIdle);
+      }
       socket.setSocketOption(SocketOption.KeepAliveOption, options.socketOptions.keepAlive);
     } finally {
       qInstallMessageHandler(previous);
@@ -96,6 +110,16 @@ export class QtConnection {
   /** Starts reading what has already arrived (call after wiring the owner's state). */
   start(): void {
     this.onReadyRead();
+  }
+
+  /** True while part of a frame has arrived and the rest has not. */
+  isMidFrame(): boolean {
+    return this.decoder.isMidFrame();
+  }
+
+  /** Date.now() when bytes last came from the peer (or when the connection started). */
+  lastReceived(): number {
+    return this.lastReceivedAt;
   }
 
   /** True once the connection has ended. */
@@ -183,9 +207,11 @@ export class QtConnection {
     if (this.closed || this.paused || this.held) return;
     const chunk = this.socket.readAll();
     if (chunk.length === 0) return;
+    this.lastReceivedAt = Date.now();
     this.decoder.push(chunk);
     try {
       for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
+        this.framesDone++;
         const { codec, value } = decodePayload(frame);
         this.events.onPacket(value, codec);
         if (this.closed) return;
@@ -200,13 +226,29 @@ export class QtConnection {
     this.armStallTimer();
   }
 
-  /** Restarts the stall timer while a frame is incomplete; stops it between frames. */
+  /**
+   * Restarts the stall timer while a frame is incomplete and starts the frame clock at a
+   * frame's first byte; stops both between frames.
+   */
   private armStallTimer(): void {
     if (this.stallTimer) {
       clearTimeout(this.stallTimer);
       this.stallTimer = null;
     }
-    if (this.closed || !this.decoder.isMidFrame()) return;
+    if (this.framesDone !== this.framesDoneAtClock) {
+      // A frame ended: whatever is buffered now belongs to a frame that has just begun.
+      this.framesDoneAtClock = this.framesDone;
+      this.stopFrameClock();
+    }
+    // Not reading (paused or held) is the connection's choice: no timer runs then.
+    if (this.closed || this.paused || this.held || !this.decoder.isMidFrame()) {
+      this.stopFrameClock();
+      return;
+    }
+    if (this.frameStartedAt === 0 && this.options.frameTimeout > 0) {
+      this.frameStartedAt = Date.now();
+      this.armFrameTimer(this.options.frameTimeout);
+    }
     const timeout = this.options.incompleteFrameTimeout;
     this.stallTimer = setTimeout(() => {
       this.fail(
@@ -220,11 +262,41 @@ export class QtConnection {
     this.stallTimer.unref();
   }
 
+  /** Bytes of the incomplete frame received so far, its header included. */
+  private frameBytes(): number {
+    return this.decoder.bufferedBytes() + (this.decoder.expectedBytes() >= 0 ? 4 : 0);
+  }
+
+  private armFrameTimer(ms: number): void {
+    this.frameTimer = setTimeout(() => {
+      this.frameTimer = null;
+      if (this.closed || this.frameStartedAt === 0) return;
+      const received = this.frameBytes();
+      const allowed =
+        this.options.frameTimeout + Math.floor((received * 1000) / this.options.minFrameRate);
+      const elapsed = Date.now() - this.frameStartedAt;
+      if (elapsed < allowed) {
+        this.armFrameTimer(allowed - elapsed);
+        return;
+      }
+      const expected = this.decoder.expectedBytes();
+      this.fail(new FrameTimeoutError(elapsed, allowed, received, expected < 0 ? 4 : expected + 4));
+    }, ms);
+    this.frameTimer.unref();
+  }
+
+  private stopFrameClock(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = null;
+    this.frameStartedAt = 0;
+  }
+
   private pause(): void {
     this.paused = true;
     // Not reading is the connection's choice, not the peer's stall: no frame timeout now.
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = null;
+    this.stopFrameClock();
     this.armWriteStallTimer();
     // Bound what the socket keeps reading meanwhile, so that the peer is held back by TCP.
     if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
@@ -260,6 +332,7 @@ export class QtConnection {
     this.held = true;
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = null;
+    this.stopFrameClock();
     if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
   }
 
@@ -285,6 +358,7 @@ export class QtConnection {
   private drainDecoded(): void {
     try {
       for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
+        this.framesDone++;
         const { codec, value } = decodePayload(frame);
         this.events.onPacket(value, codec);
         if (this.closed || this.paused || this.held) return;
@@ -325,6 +399,7 @@ export class QtConnection {
     this.closed = true;
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = null;
+    this.stopFrameClock();
     this.clearWriteStallTimer();
     for (const off of this.offs) off();
     this.decoder.reset();

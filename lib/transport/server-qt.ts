@@ -14,7 +14,7 @@ import {
 } from '../qtnetwork/index.js';
 
 import type { CodecName } from './codec.js';
-import { FrameTooLargeError, QtTransportError } from './errors.js';
+import { FrameTooLargeError, IdleTimeoutError, QtTransportError } from './errors.js';
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
 import { classifyServerPacket, type IncomingQtPacket } from './packets.js';
 import { QtConnection, type QtStreamSocket } from './qt-connection.js';
@@ -51,6 +51,8 @@ interface ServerConnection {
   readonly requests: Map<string | number, Subscription>;
   /** Requests and events of this connection whose handlers have not finished. */
   active: number;
+  /** Date.now() when its last handler finished (for idleTimeout). */
+  lastDone: number;
 }
 
 /**
@@ -77,6 +79,9 @@ export class ServerQt
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private closing = false;
+  /** True while maxConnections is reached and connections wait (logged once per episode). */
+  private atCapacity = false;
+  private idleSweep: NodeJS.Timeout | null = null;
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
   constructor(options: QtTransportOptions = {}) {
@@ -115,6 +120,8 @@ export class ServerQt
     const server = this.qtServer;
     this.qtServer = null;
     server?.close();
+    if (this.idleSweep) clearInterval(this.idleSweep);
+    this.idleSweep = null;
     if (this.inFlight > 0 && this.opts.closeTimeout > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.opts.closeTimeout);
@@ -196,19 +203,54 @@ export class ServerQt
     }
     server.newConnection.connect(() => this.acceptPending(server));
     this.qtServer = server;
+    if (o.idleTimeout > 0) {
+      this.idleSweep = setInterval(
+        () => this.closeIdle(),
+        Math.max(10, Math.floor(o.idleTimeout / 4)),
+      );
+      this.idleSweep.unref();
+    }
   }
 
+  /**
+   * Takes the Qt server's pending connections, up to `maxConnections` served at once.
+   * Beyond it they stay in Qt's pending queue and the backlog (both bounded; the Qt server
+   * refuses what does not fit) until a connection ends.
+   */
   private acceptPending(server: QTcpServer | QLocalServer): void {
-    for (
-      let socket = server.nextPendingConnection();
-      socket;
-      socket = server.nextPendingConnection()
-    ) {
+    const max = this.opts.maxConnections;
+    while (max === 0 || this.connections.size < max) {
+      const socket = server.nextPendingConnection();
+      if (!socket) {
+        this.atCapacity = false;
+        return;
+      }
       if (this.closing) {
         socket.abort();
         continue;
       }
       this.adopt(socket);
+    }
+    if (!this.atCapacity && server.hasPendingConnections()) {
+      this.atCapacity = true;
+      this.logger.warn(
+        `maxConnections (${max}) reached: new connections wait until one ends (at most maxPendingConnections + listenBacklogSize of them; more are refused)`,
+      );
+    }
+  }
+
+  /** Closes connections that had no frame and no work for `idleTimeout`. */
+  private closeIdle(): void {
+    const now = Date.now();
+    const limit = this.opts.idleTimeout;
+    for (const entry of this.connections) {
+      const { conn } = entry;
+      if (entry.active > 0 || conn.isMidFrame() || conn.queuedBytes() > 0) continue;
+      if (now - Math.max(conn.lastReceived(), entry.lastDone) < limit) continue;
+      const error = new IdleTimeoutError(limit);
+      this.logger.warn(`Closing a connection: ${error.message} (${error.code})`);
+      this.emitter.emit('protocolError', error, entry.socket);
+      conn.close();
     }
   }
 
@@ -218,6 +260,7 @@ export class ServerQt
       socket,
       requests: new Map(),
       active: 0,
+      lastDone: Date.now(),
       conn: undefined as unknown as QtConnection,
     };
     const conn = new QtConnection(socket, this.opts, {
@@ -231,6 +274,8 @@ export class ServerQt
         entry.requests.clear();
         this.connections.delete(entry);
         this.emitter.emit('disconnect', socket);
+        // A place is free: take a connection that waits for one.
+        if (this.qtServer && !this.closing) this.acceptPending(this.qtServer);
       },
     });
     (entry as { conn: QtConnection }).conn = conn;
@@ -267,6 +312,7 @@ export class ServerQt
     const finish = (): void => {
       if (finished) return;
       finished = true;
+      entry.lastDone = Date.now();
       if (--entry.active < MAX_ACTIVE_PER_CONNECTION / 2) entry.conn.release();
       this.workDone();
     };

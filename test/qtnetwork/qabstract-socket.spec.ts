@@ -3,6 +3,8 @@
  * API.md lists them), socketErrorName, and socket options. Option values were recorded
  * from real Qt 5.15 (PyQt5) on this machine.
  */
+import { execFileSync } from 'node:child_process';
+
 import {
   NetworkLayerProtocol,
   OpenModeFlag,
@@ -330,6 +332,36 @@ describe('QAbstractSocket', () => {
         expect(s.socketOption(SocketOption.KeepAliveOption)).toBe(0);
       }
       expect(qt.messages).toEqual([]);
+    });
+
+    it('setKeepAliveIdleTime (a port extension: TCP_KEEPIDLE) sets the idle time before the first probe, as the kernel reports it (ss), before or after KeepAliveOption is turned on', async () => {
+      const { client, server } = await connectedPair(scope);
+      const keepaliveTimer = (): number | null => {
+        const out = execFileSync(
+          'ss',
+          ['-tnoH', 'state', 'established', `( sport = :${client.localPort()} )`],
+          { encoding: 'utf8' },
+        );
+        const m = /timer:\(keepalive,(?:(\d+)min)?(\d+)sec/.exec(out);
+        return m ? Number(m[1] ?? 0) * 60 + Number(m[2]) : null;
+      };
+      expect(client.keepAliveIdleTime()).toBe(0);
+      client.setKeepAliveIdleTime(60000);
+      expect(client.keepAliveIdleTime()).toBe(60000);
+      // Off: no keepalive timer at all.
+      expect(keepaliveTimer()).toBeNull();
+      client.setSocketOption(SocketOption.KeepAliveOption, 1);
+      let seconds = keepaliveTimer();
+      expect(seconds).not.toBeNull();
+      expect(seconds!).toBeGreaterThan(50);
+      expect(seconds!).toBeLessThanOrEqual(60);
+      // Changed while on: applied at once.
+      client.setKeepAliveIdleTime(20000);
+      seconds = keepaliveTimer();
+      expect(seconds!).toBeGreaterThan(10);
+      expect(seconds!).toBeLessThanOrEqual(20);
+      expect(() => client.setKeepAliveIdleTime(-1)).toThrow(RangeError);
+      void server;
     });
 
     it('non-zero values and booleans are normalized to 1 (as Qt reads them back)', async () => {

@@ -8,8 +8,10 @@
  *   bound does not apply to it: its descriptors follow the peers' open connections, and
  *   return to where they were when the peers go; ClientQt clients are served throughout;
  * - slow-loris peers: the stall timer (incompleteFrameTimeout) is reset by every byte, so a
- *   peer trickling one byte per second is never dropped by it, and nothing else bounds how
- *   many such connections a server holds;
+ *   peer trickling one byte per second is dropped by the frame timer (frameTimeout, extended
+ *   by minFrameRate so that a slow but honest sender of a large frame is not);
+ * - maxConnections: the peers served at once are bounded; more wait in the Qt server's
+ *   bounded queues and are served when a place frees; idleTimeout closes idle peers;
  * - peers that never read, and peers that declare a 4 GiB frame.
  *
  * Figures are printed as `[reliability] <test>: {...}` lines.
@@ -25,6 +27,7 @@ import {
   cborEncode,
   frame,
   header,
+  json,
   pollUntil,
   rawConnect,
   sleep,
@@ -57,6 +60,7 @@ const BURST_SIZE = 500;
 /** Descriptors a process may open or close on its own meanwhile (timers, stdio, epoll). */
 const SLACK = 6;
 const STALL_MS = 2000;
+const FRAME_MS = 5000;
 const MAX_SEND_BUFFER = 8 * MiB;
 
 interface ServerStats {
@@ -275,6 +279,7 @@ describe('floods against a Nest microservice on ServerQt (TCP)', () => {
         maxPendingConnections: MAX_PENDING,
         listenBacklogSize: BACKLOG,
         incompleteFrameTimeout: STALL_MS,
+        frameTimeout: FRAME_MS,
         maxSendBufferSize: MAX_SEND_BUFFER,
       },
     });
@@ -381,28 +386,41 @@ describe('floods against a Nest microservice on ServerQt (TCP)', () => {
     expect(afterwards).toBe(42);
   }, 60000);
 
-  it(`slow-loris, one byte per second against incompleteFrameTimeout ${STALL_MS} ms: 150 trickling peers are never dropped by the stall timer — 75 finish a small request and are answered, 75 keep trickling a 1 MiB frame and are still held at the end (nothing bounds how many); a control peer that stops mid-frame is dropped (QT_INCOMPLETE_FRAME_TIMEOUT); a peer trickling a 4 GiB header (0xFFFFFFFE) is open until its 4th byte and then dropped at once (QT_FRAME_TOO_LARGE)`, async () => {
+  it(`slow-loris, one byte per second (frameTimeout ${FRAME_MS} ms, incompleteFrameTimeout ${STALL_MS} ms, minFrameRate 64 KiB/s): none of 150 trickling peers is dropped by the stall timer, every one is dropped by the frame timer (QT_FRAME_TIMEOUT) and receives nothing — 75 trickling a small request, 75 a 1 MiB frame; a peer sending a 2 MiB request at about 256 KiB/s, longer than frameTimeout in total, is answered; a control peer that stops mid-frame is dropped (QT_INCOMPLETE_FRAME_TIMEOUT); a peer trickling a 4 GiB header (0xFFFFFFFE) is open until its 4th byte and then dropped at once (QT_FRAME_TOO_LARGE); a bystander client is answered every second`, async () => {
     const before = await serverStats(server);
-    const valid = await Promise.all(Array.from({ length: 75 }, () => raw()));
+    const small = await Promise.all(Array.from({ length: 75 }, () => raw()));
     const endless = await Promise.all(Array.from({ length: 75 }, () => raw()));
+    const trickling = [...small, ...endless];
     const control = await raw();
     const huge = await raw();
-    // Ids are per connection: every valid peer may use the same one (a 22-byte frame).
+    const steady = await raw();
+    // Ids are per connection: every small peer may use the same one (a 22-byte frame).
     const request = frame(cborEncode({ id: 1, pattern: 'ping' }));
     const endlessHeader = header(MiB);
     const hugeHeader = header(0xfffffffe);
+    const bigRequest = frame(cborEncode({ id: 7, pattern: 'ping', data: Buffer.alloc(2 * MiB) }));
     const sampler = new FdSampler(pid, 20);
     const started = Date.now();
     // The control peer sends a header and 3 bytes, then stops.
     control.socket.write(Buffer.concat([header(100), Buffer.from('{"i')]));
+    // The steady peer: 64 KiB every 250 ms, about 8 s for the whole frame.
+    const steadySending = (async () => {
+      for (let at = 0; at < bigRequest.length && !steady.isClosed(); at += 64 * 1024) {
+        steady.socket.write(bigRequest.subarray(at, at + 64 * 1024));
+        await sleep(250);
+      }
+    })();
     let bystanderAnswers = 0;
-    let droppedWhileTrickling = 0;
+    let ticks = 0;
+    const dropTimes: number[] = [];
     const hugeOpenBeforeByte: boolean[] = [];
-    for (let tick = 0; tick < request.length; tick++) {
-      const byte = (b: Buffer): Buffer => b.subarray(tick, tick + 1);
-      for (const peer of valid) peer.socket.write(byte(request));
+    const open = new Set(trickling);
+    for (let tick = 0; open.size > 0 && tick < 20; tick++) {
+      ticks++;
+      const byte = (b: Buffer): Buffer => b.subarray(tick % b.length, (tick % b.length) + 1);
+      for (const peer of small) if (!peer.isClosed()) peer.socket.write(byte(request));
       for (const peer of endless) {
-        peer.socket.write(tick < 4 ? byte(endlessHeader) : Buffer.from(' '));
+        if (!peer.isClosed()) peer.socket.write(tick < 4 ? byte(endlessHeader) : Buffer.from(' '));
       }
       if (tick < 4) {
         hugeOpenBeforeByte.push(!huge.isClosed());
@@ -411,53 +429,61 @@ describe('floods against a Nest microservice on ServerQt (TCP)', () => {
       const answer = await firstValueFrom(clients[1]!.send<number>('sum', [tick, 1]));
       if (answer === tick + 1) bystanderAnswers++;
       await sleep(1000);
-      droppedWhileTrickling = [...valid, ...endless].filter(
-        (p) => p.isClosed() && p.frames.length === 0,
-      ).length;
-      if (droppedWhileTrickling > 0) break;
+      for (const peer of [...open]) {
+        if (peer.isClosed()) {
+          open.delete(peer);
+          dropTimes.push(Date.now() - started);
+        }
+      }
     }
-    const replies = await Promise.all(
-      valid.map((p) =>
-        p.waitFrames(1, 5000).then(
-          (f) => cborDecode(f[0]!) as Record<string, unknown>,
-          () => null,
-        ),
-      ),
+    await steadySending;
+    const steadyReply = await steady.waitFrames(1, 10000).then(
+      (f) => cborDecode(f[0]!) as Record<string, unknown>,
+      () => null,
     );
     sampler.stop();
     const stats = await serverStats(server);
     const newErrors = stats.protocolErrors.slice(before.protocolErrors.length);
-    const endlessOpen = endless.filter((p) => !p.isClosed()).length;
+    const codes: Record<string, number> = {};
+    for (const e of newErrors) bump(codes, e.code);
+    const droppedBefore = (ms: number): number => dropTimes.filter((t) => t < ms).length;
     figures('slow-loris', {
-      peers: valid.length + endless.length,
+      peers: trickling.length,
       byteIntervalMs: 1000,
+      frameTimeoutMs: FRAME_MS,
       incompleteFrameTimeoutMs: STALL_MS,
-      trickledSeconds: Math.round((Date.now() - started) / 1000),
-      droppedWhileTrickling,
-      validAnswered: replies.filter((r) => r?.response === 'pong').length,
-      endlessStillOpen: endlessOpen,
+      ticks,
+      dropped: dropTimes.length,
+      droppedBeforeFrameTimeout: droppedBefore(FRAME_MS),
+      firstDropMs: Math.min(...dropTimes),
+      lastDropMs: Math.max(...dropTimes),
+      receivedByTrickling: trickling.reduce((n, p) => n + p.received(), 0),
+      steadyAnswered: steadyReply?.response === 'pong',
+      steadySendMs: 8 * 1000,
       controlDropped: control.isClosed(),
       hugeHeaderOpenBeforeBytes1to4: hugeOpenBeforeByte,
       hugeHeaderDropped: huge.isClosed(),
-      protocolErrors: newErrors.map((e) => e.code),
+      protocolErrors: codes,
       baselineFds: baseline,
       maxFds: sampler.max(),
       bystanderAnswers,
     });
-    expect(droppedWhileTrickling).toBe(0);
-    for (const r of replies) expect(r).toMatchObject({ id: 1, response: 'pong' });
-    expect(endlessOpen).toBe(endless.length);
+    // Every trickling peer was dropped, none before frameTimeout, none answered.
+    expect(dropTimes).toHaveLength(trickling.length);
+    expect(droppedBefore(FRAME_MS)).toBe(0);
+    expect(trickling.reduce((n, p) => n + p.received(), 0)).toBe(0);
+    expect(steadyReply).toMatchObject({ id: 7, response: 'pong' });
+    expect(steady.isClosed()).toBe(false);
     expect(control.isClosed()).toBe(true);
     expect(hugeOpenBeforeByte).toEqual([true, true, true, true]);
     expect(huge.isClosed()).toBe(true);
     expect(huge.received()).toBe(0);
-    expect(newErrors.map((e) => e.code).sort()).toEqual([
-      'QT_FRAME_TOO_LARGE',
-      'QT_INCOMPLETE_FRAME_TIMEOUT',
-    ]);
-    // Every trickling peer holds a descriptor: no limit applies to taken connections.
-    expect(sampler.max()).toBeGreaterThanOrEqual(baseline + valid.length + endless.length);
-    expect(bystanderAnswers).toBe(request.length);
+    expect(codes).toEqual({
+      QT_FRAME_TIMEOUT: trickling.length,
+      QT_FRAME_TOO_LARGE: 1,
+      QT_INCOMPLETE_FRAME_TIMEOUT: 1,
+    });
+    expect(bystanderAnswers).toBe(ticks);
   }, 60000);
 
   it(`peers that never read are dropped with a logged reason (maxSendBufferSize ${MAX_SEND_BUFFER / MiB} MiB, incompleteFrameTimeout ${STALL_MS} ms): 6 that pipeline 24 requests for 1 MiB replies at once overflow (QT_SEND_BUFFER_OVERFLOW); then 4 that ask for one 1 MiB reply every 30 ms stall (QT_WRITE_STALL); a ClientQt is served`, async () => {
@@ -575,6 +601,149 @@ describe('floods against a Nest microservice on ServerQt (TCP)', () => {
     // Nothing of a 4 GiB frame was allocated (a generous margin for the heap's own growth).
     expect(rssAfter - rssBefore).toBeLessThan(64 * 1024);
     expect(await firstValueFrom(clients[3]!.send<number>('sum', [2, 2]))).toBe(4);
+  }, 30000);
+});
+
+describe('maxConnections and idleTimeout on a Nest microservice on ServerQt (TCP)', () => {
+  const CAP = 20;
+  const CAP_PENDING = 4;
+  const CAP_BACKLOG = 8;
+  const IDLE_MS = 1500;
+  let server: ServerApp | null = null;
+  const raws: RawPeer[] = [];
+  const clients: ClientQt[] = [];
+
+  afterEach(async () => {
+    for (const r of raws.splice(0)) r.destroy();
+    for (const c of clients.splice(0)) await c.close();
+    await server?.stop();
+    server = null;
+  });
+
+  /** A raw peer that pings once and reports whether it was answered within `ms`. */
+  const pingOnce = async (peer: RawPeer, id: number, ms: number): Promise<boolean> => {
+    peer.socket.write(frame({ id, pattern: 'ping', data: null }));
+    return peer.waitFrames(1, ms).then(
+      (f) => json(f[0]!).response === 'pong',
+      () => false,
+    );
+  };
+
+  it(`maxConnections ${CAP} (maxPendingConnections ${CAP_PENDING}, listenBacklogSize ${CAP_BACKLOG}): ${CAP} peers are served; of 40 more, none is served while the first ones stay, the server's descriptors stay within ${CAP} + ${CAP_PENDING} + ${CAP_BACKLOG}, and those that do not fit are closed or refused; when 10 of the first go, 10 waiting peers are served; a ClientQt is served once the others leave`, async () => {
+    server = await startServer({
+      transport: 'tcp',
+      options: {
+        maxConnections: CAP,
+        maxPendingConnections: CAP_PENDING,
+        listenBacklogSize: CAP_BACKLOG,
+      },
+    });
+    const pid = server.run.proc.pid!;
+    await sleep(200);
+    const baseline = countFds(pid);
+    const first: RawPeer[] = [];
+    for (let i = 0; i < CAP; i++) first.push(await rawConnect(server));
+    raws.push(...first);
+    const firstAnswered = await Promise.all(first.map((p, i) => pingOnce(p, i, 5000)));
+    // 40 more attempts: some wait (accepted by the kernel or the Qt layer), the rest are
+    // refused by the Qt layer's bounded queue.
+    const sampler = new FdSampler(pid, 20);
+    const extra = Array.from({ length: 40 }, () =>
+      rawAttempt({ host: '127.0.0.1', port: server!.port }),
+    );
+    await Promise.all(extra.map((a) => settleOrHang(a, 5000)));
+    const waitingPings = extra.map((a, i) => {
+      if (a.closed || a.errorCode) return Promise.resolve('closed' as const);
+      return probe(
+        a,
+        frame({ id: 100 + i, pattern: 'ping', data: null }),
+        (r) => r.includes('"pong"'),
+        8000,
+      );
+    });
+    await sleep(1500);
+    const answeredWhileFull = extra.filter((a) => a.received.length > 0).length;
+    const statsFull = await serverStats(server);
+    const fdsFull = sampler.max();
+    // Ten of the first peers leave: as many waiting ones are served.
+    for (const p of first.slice(0, 10)) p.destroy();
+    const results = await Promise.all(waitingPings);
+    sampler.stop();
+    const statsAfter = await serverStats(server);
+    const servedLater = results.filter((r) => r === 'answered').length;
+    for (const a of extra) a.socket.destroy();
+    for (const p of first) p.destroy();
+    await fdsDownTo(pid, baseline + 2);
+    const client = new ClientQt({ ...server.target, reconnect: false, requestTimeout: 5000 });
+    clients.push(client);
+    const answer = await firstValueFrom(client.send<number>('sum', [40, 2]));
+    figures('maxConnections', {
+      maxConnections: CAP,
+      maxPendingConnections: CAP_PENDING,
+      listenBacklogSize: CAP_BACKLOG,
+      firstServed: firstAnswered.filter(Boolean).length,
+      extraAttempts: extra.length,
+      extraClosedOrRefused: results.filter((r) => r === 'closed').length,
+      answeredWhileFull,
+      servedAfterTenLeft: servedLater,
+      stillWaitingAtEnd: results.filter((r) => r === 'hung').length,
+      servedAtOnceWhileFull: statsFull.connections - statsFull.disconnects,
+      baselineFds: baseline,
+      maxFdsWhileFull: fdsFull,
+      connectionsAccepted: statsAfter.connections,
+    });
+    expect(firstAnswered.every(Boolean)).toBe(true);
+    expect(answeredWhileFull).toBe(0);
+    expect(statsFull.connections - statsFull.disconnects).toBe(CAP);
+    expect(fdsFull).toBeLessThanOrEqual(baseline + CAP + CAP_PENDING + CAP_BACKLOG + SLACK);
+    expect(servedLater).toBe(10);
+    // The others were refused, or still wait for a place (the server is full again).
+    expect(results.filter((r) => r === 'hung').length).toBeLessThanOrEqual(
+      CAP_PENDING + CAP_BACKLOG,
+    );
+    expect(statsAfter.connections - statsAfter.disconnects).toBeLessThanOrEqual(CAP);
+    expect(answer).toBe(42);
+  }, 60000);
+
+  it(`idleTimeout ${IDLE_MS} ms: a peer that connects and sends nothing is closed (QT_IDLE_TIMEOUT); one that pings every 300 ms, and one whose handler runs for 3 s stay open`, async () => {
+    server = await startServer({ transport: 'tcp', options: { idleTimeout: IDLE_MS } });
+    const idle = await rawConnect(server);
+    const chatty = await rawConnect(server);
+    const busy = await rawConnect(server);
+    raws.push(idle, chatty, busy);
+    busy.socket.write(frame({ id: 1, pattern: 'slow', data: 3000 }));
+    const started = Date.now();
+    let idleClosedMs = -1;
+    void idle.closed.then(() => (idleClosedMs = Date.now() - started));
+    let pings = 0;
+    while (Date.now() - started < 3500) {
+      chatty.socket.write(frame({ id: ++pings, pattern: 'ping', data: null }));
+      await sleep(300);
+    }
+    const busyReply = await busy.waitFrames(1, 5000).then(
+      (f) => json(f[0]!),
+      () => null,
+    );
+    await within(idle.closed, 5000, 'the idle peer to be closed');
+    const stats = await serverStats(server);
+    figures('idleTimeout', {
+      idleTimeoutMs: IDLE_MS,
+      idleClosed: idle.isClosed(),
+      idleClosedAfterMs: idleClosedMs,
+      chattyPings: pings,
+      chattyAnswers: chatty.frames.length,
+      chattyOpen: !chatty.isClosed(),
+      busyAnswered: busyReply?.response,
+      busyOpen: !busy.isClosed(),
+      protocolErrors: stats.protocolErrors.map((e) => e.code),
+    });
+    expect(idle.isClosed()).toBe(true);
+    expect(idle.received()).toBe(0);
+    expect(chatty.isClosed()).toBe(false);
+    expect(chatty.frames).toHaveLength(pings);
+    expect(busyReply).toMatchObject({ id: 1, response: 'slow-done' });
+    expect(busy.isClosed()).toBe(false);
+    expect(stats.protocolErrors.map((e) => e.code)).toEqual(['QT_IDLE_TIMEOUT']);
   }, 30000);
 });
 

@@ -11,7 +11,13 @@
  *   2 hours: Node's setKeepAlive(true) without a delay leaves it unchanged);
  * - when the link comes back, requests succeed again (the same connection recovers);
  * - if the server was restarted while the link was down, the old connection is reset when
- *   the link returns, and the client reconnects by itself.
+ *   the link returns, and the client reconnects by itself;
+ * - mid-stream, with socketOptions.keepAliveIdle 1000 ms on the client: a second client
+ *   process receiving the server's endless 'ticker' stream detects the cut by keepalive
+ *   (Node sets 10 probes 1 s apart on the socket, whatever the system's defaults, so the
+ *   cut is known about keepAliveIdle + 10 s after the last byte), reports it (the stream
+ *   fails with NetworkError "Connection timed out", then `disconnect`), retries while the
+ *   link is down, and reconnects and streams again when it returns.
  *
  * Addresses are 10.200.<n>.1/30 and .2/30, inside the two namespaces only. The namespaces
  * (and with them the veth pair) are deleted in afterAll, whatever happened.
@@ -87,6 +93,10 @@ interface ClientLine {
   code?: string;
   ms?: number;
   keepAlive?: number;
+  keepAliveIdle?: number;
+  localPort?: number;
+  message?: string;
+  n?: number;
 }
 
 /** Follows the client process's lines into `lines` as they come. */
@@ -342,4 +352,111 @@ describeNetns('a network cut between two namespaces (veth link down, then up)', 
     expect(after.filter(isFailure).every(isClearFailure)).toBe(true);
     expect(recovered.ok).toBe(true);
   }, 60000);
+
+  it('mid-stream, socketOptions.keepAliveIdle 1000 ms (Node then probes 10 times, 1 s apart): a client receiving an endless stream detects the cut by keepalive (the stream fails with NetworkError "Connection timed out", then disconnect), retries while the link is down, and reconnects and streams again when it returns', async () => {
+    const streamLines: ClientLine[] = [];
+    const streamClient = startChild('ip', [
+      'netns',
+      'exec',
+      NS_CLIENT,
+      process.execPath,
+      ...nodeWithTsArgs(
+        path.join(RELIABILITY_FIXTURES, 'netns-client.ts'),
+        '--host',
+        SERVER_ADDRESS,
+        '--port',
+        String(PORT),
+        '--stream',
+        '--keepalive-idle',
+        '1000',
+      ),
+    ]);
+    const followingStream = follow(streamClient, streamLines);
+    try {
+      const connected = await lineAfter(
+        streamLines,
+        0,
+        (l) => l.event === 'connect',
+        20000,
+        'the stream client to connect',
+      );
+      await lineAfter(streamLines, 0, (l) => l.event === 'tick' && l.n! >= 50, 10000, '50 ticks');
+      const ss = ip('netns', 'exec', NS_CLIENT, 'ss', '-tnoH', 'state', 'established');
+      const timer =
+        ss
+          .split('\n')
+          .find((l) => l.includes(`:${connected.localPort} `))
+          ?.match(/timer:\(keepalive,[^)]*\)/)?.[0] ?? null;
+      const cutIndex = streamLines.length;
+      const cutAt = Date.now();
+      linkDown();
+      const failed = await lineAfter(
+        streamLines,
+        cutIndex,
+        (l) => l.event === 'stream-error',
+        20000,
+        'the stream to fail after the cut',
+      );
+      const lost = await lineAfter(
+        streamLines,
+        cutIndex,
+        (l) => l.event === 'disconnect',
+        5000,
+        'the connection reported lost',
+      );
+      const ticksBeforeDetection = streamLines
+        .slice(cutIndex)
+        .filter((l) => l.event === 'tick' && l.at > cutAt + 500).length;
+      await sleep(2000);
+      const upIndex = streamLines.length;
+      const upAt = Date.now();
+      linkUp();
+      const reconnected = await lineAfter(
+        streamLines,
+        upIndex,
+        (l) => l.event === 'connect',
+        30000,
+        'a reconnect after the link came back',
+      );
+      const lastTick = streamLines.filter((l) => l.event === 'tick').at(-1)?.n ?? 0;
+      const streamingAgain = await lineAfter(
+        streamLines,
+        upIndex,
+        (l) => l.event === 'tick' && l.n! > lastTick,
+        10000,
+        'ticks after the reconnect',
+      );
+      const retriesWhileDown = streamLines
+        .slice(cutIndex, upIndex)
+        .filter((l) => l.event === 'reconnecting').length;
+      figures('netns keepalive mid-stream', {
+        keepAliveIdleMs: connected.keepAliveIdle,
+        kernelKeepaliveTimerBeforeCut: timer,
+        namespaceKeepaliveSysctls: ['intvl', 'probes'].map((k) =>
+          ip('netns', 'exec', NS_CLIENT, 'cat', `/proc/sys/net/ipv4/tcp_keepalive_${k}`).trim(),
+        ),
+        detectedAfterCutMs: failed.at - cutAt,
+        streamError: `${failed.error}:${failed.code}: ${failed.message}`,
+        disconnectAfterCutMs: lost.at - cutAt,
+        ticksAfterCut: ticksBeforeDetection,
+        reconnectAttemptsWhileDown: retriesWhileDown,
+        reconnectedAfterUpMs: reconnected.at - upAt,
+        ticksAgainAfterUpMs: streamingAgain.at - upAt,
+      });
+      expect(connected.keepAlive).toBe(1);
+      expect(connected.keepAliveIdle).toBe(1000);
+      expect(timer).not.toBeNull();
+      expect(failed.code).toBe('NetworkError');
+      expect(failed.message).toContain('Connection timed out');
+      // Idle 1 s, then 10 probes 1 s apart (about 11 s): long before the 2-hour default
+      // idle time, or a retransmission timeout, could have told.
+      expect(failed.at - cutAt).toBeLessThan(25000);
+      expect(ticksBeforeDetection).toBe(0);
+      expect(retriesWhileDown).toBeGreaterThan(0);
+      expect(reconnected.at).toBeGreaterThanOrEqual(upAt);
+    } finally {
+      await streamClient.stop();
+      await followingStream;
+    }
+  }, 90000);
 });

@@ -40,6 +40,10 @@ describe('resolveQtOptions: defaults (API.md)', () => {
     readBufferSize: 0,
     maxFrameSize: 64 * MiB,
     incompleteFrameTimeout: 30000,
+    frameTimeout: 30000,
+    minFrameRate: 65536,
+    maxConnections: 1000,
+    idleTimeout: 0,
     maxSendBufferSize: 128 * MiB,
     codec: 'json',
     requestTimeout: 0,
@@ -55,6 +59,7 @@ describe('resolveQtOptions: defaults (API.md)', () => {
     expect(o.maxSendBufferSize).toBe(134217728);
     expect(o.socketOptions.lowDelay).toBe(true);
     expect(o.socketOptions.keepAlive).toBe(false);
+    expect(o.socketOptions.keepAliveIdle).toBeUndefined();
     expect(o.socketOptions.sendBufferSize).toBeUndefined();
     expect(o.socketOptions.receiveBufferSize).toBeUndefined();
     expect(o.socketOptions.typeOfService).toBeUndefined();
@@ -99,6 +104,16 @@ describe('resolveQtOptions: defaults (API.md)', () => {
     });
     expect(o.codec).toBe('cbor');
     expect(resolveQtOptions({ reconnect: false }, 'client').reconnect).toBe(false);
+  });
+
+  it('socketOptions.keepAliveIdle turns keepAlive on unless it is given', () => {
+    expect(
+      resolveQtOptions({ socketOptions: { keepAliveIdle: 5000 } }, 'client').socketOptions,
+    ).toMatchObject({ keepAlive: true, keepAliveIdle: 5000 });
+    expect(
+      resolveQtOptions({ socketOptions: { keepAlive: true, keepAliveIdle: 1000 } }, 'server')
+        .socketOptions,
+    ).toMatchObject({ keepAlive: true, keepAliveIdle: 1000 });
   });
 
   it('copies socketAccess (later changes to the input do not leak in)', () => {
@@ -166,7 +181,14 @@ const WRONG: Array<[string, Record<string, unknown>, string[]]> = [
   [
     'socketOptions.nagle',
     { socketOptions: { nagle: true } },
-    ['lowDelay', 'keepAlive', 'sendBufferSize', 'receiveBufferSize', 'typeOfService'],
+    [
+      'lowDelay',
+      'keepAlive',
+      'keepAliveIdle',
+      'sendBufferSize',
+      'receiveBufferSize',
+      'typeOfService',
+    ],
   ],
   ['readBufferSize', { readBufferSize: -1 }, ['integer', '0']],
   ['proxy', { proxy: 'socks5' }, ['object']],
@@ -181,6 +203,18 @@ const WRONG: Array<[string, Record<string, unknown>, string[]]> = [
   ['maxFrameSize', { maxFrameSize: 0 }, ['integer', '1', '4294967294']],
   ['maxFrameSize', { maxFrameSize: 0xffffffff }, ['integer', '1', '4294967294']],
   ['incompleteFrameTimeout', { incompleteFrameTimeout: 0 }, ['integer', '1']],
+  ['frameTimeout', { frameTimeout: -1 }, ['integer', '0', '2147483647']],
+  ['frameTimeout', { frameTimeout: 2 ** 31 }, ['integer', '0', '2147483647']],
+  ['minFrameRate', { minFrameRate: 0 }, ['integer', '1']],
+  ['maxConnections', { maxConnections: -1 }, ['integer', '0']],
+  ['maxConnections', { maxConnections: 1.5 }, ['integer', '0']],
+  ['idleTimeout', { idleTimeout: -1 }, ['integer', '0', '2147483647']],
+  ['socketOptions.keepAliveIdle', { socketOptions: { keepAliveIdle: 999 } }, ['integer', '1000']],
+  [
+    'socketOptions.keepAliveIdle',
+    { socketOptions: { keepAlive: false, keepAliveIdle: 5000 } },
+    ['keepAlive is false'],
+  ],
   ['maxSendBufferSize', { maxSendBufferSize: 0 }, ['integer', '1']],
   ['codec', { codec: 'msgpack' }, ["'json'", "'cbor'"]],
   ['serializer', { serializer: {} }, ['serialize()']],
@@ -222,6 +256,10 @@ describe('resolveQtOptions: a wrong value names the option and the accepted valu
       'proxy',
       'maxFrameSize',
       'incompleteFrameTimeout',
+      'frameTimeout',
+      'minFrameRate',
+      'maxConnections',
+      'idleTimeout',
       'maxSendBufferSize',
       'codec',
       'serializer',

@@ -11,6 +11,7 @@ import {
   QTcpSocket,
 } from '../../lib/qtnetwork/index.js';
 import {
+  FrameTimeoutError,
   FrameTooLargeError,
   IncompleteFrameTimeoutError,
   InvalidOptionError,
@@ -270,6 +271,72 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
     expect(B.packets[0].value).toEqual({ a: 12345 });
     expect(B.errors).toEqual([]);
     expect(B.closed()).toBe(false);
+  });
+
+  it('frameTimeout: a peer trickling a frame, each byte within incompleteFrameTimeout, is dropped with FrameTimeoutError once the frame is older than frameTimeout', async () => {
+    const { a, b } = await socketPair(kind);
+    const B = watch(b, { incompleteFrameTimeout: 1000, frameTimeout: 600 });
+    const bytes = frame({ pattern: 'x'.repeat(40) });
+    let sent = 0;
+    const started = Date.now();
+    while (!B.closed() && sent < bytes.length && Date.now() - started < 5000) {
+      a.write(bytes.subarray(sent, sent + 1));
+      sent++;
+      await sleep(50);
+    }
+    await waitUntil(() => B.closed(), 5000, 'B closed by the frame timer');
+    expect(sent).toBeLessThan(bytes.length);
+    expect(B.packets).toEqual([]);
+    expect(B.errors).toHaveLength(1);
+    const err = B.errors[0] as FrameTimeoutError;
+    expect(err).toBeInstanceOf(FrameTimeoutError);
+    expect(err.code).toBe('QT_FRAME_TIMEOUT');
+    expect(err.elapsedMs).toBeGreaterThanOrEqual(600);
+    expect(err.allowedMs).toBe(600 + Math.floor((err.received * 1000) / 65536));
+    expect(err.received).toBeGreaterThan(4);
+    expect(err.expected).toBe(bytes.length);
+  });
+
+  it('frameTimeout is extended by a second for every minFrameRate bytes received: a large frame sent steadily for longer than frameTimeout is accepted', async () => {
+    const { a, b } = await socketPair(kind);
+    const B = watch(b, { frameTimeout: 300, minFrameRate: 16 * 1024 });
+    const bytes = frame({ pattern: 'big', data: 'y'.repeat(64 * 1024) });
+    // 8 KiB every 100 ms: about 0.8 s in all, each 8 KiB buying 500 ms more.
+    for (let at = 0; at < bytes.length; at += 8 * 1024) {
+      a.write(bytes.subarray(at, at + 8 * 1024));
+      await sleep(100);
+    }
+    await waitUntil(() => B.packets.length === 1, 5000, 'the large packet');
+    expect(B.errors).toEqual([]);
+    expect(B.closed()).toBe(false);
+  });
+
+  it('frameTimeout runs per frame: many frames, each quick, for far longer than frameTimeout in all, and idle time between them, are accepted', async () => {
+    const { a, b } = await socketPair(kind);
+    const B = watch(b, { frameTimeout: 300 });
+    for (let n = 0; n < 12; n++) {
+      const bytes = frame({ n });
+      // Each frame in two writes, 20 ms apart; 100 ms between frames.
+      a.write(bytes.subarray(0, 5));
+      await sleep(20);
+      a.write(bytes.subarray(5));
+      await sleep(100);
+    }
+    await waitUntil(() => B.packets.length === 12, 5000, 'twelve packets');
+    expect(B.errors).toEqual([]);
+    expect(B.closed()).toBe(false);
+  });
+
+  it('frameTimeout 0 turns the frame clock off (the stall timer still applies)', async () => {
+    const { a, b } = await socketPair(kind);
+    const B = watch(b, { frameTimeout: 0, incompleteFrameTimeout: 400 });
+    const bytes = frame({ pattern: 'z'.repeat(10) });
+    for (let i = 0; i < bytes.length; i++) {
+      a.write(bytes.subarray(i, i + 1));
+      await sleep(60);
+    }
+    await waitUntil(() => B.packets.length === 1, 5000, 'the packet');
+    expect(B.errors).toEqual([]);
   });
 
   it('incompleteFrameTimeout does not run between frames (an idle peer is never timed out)', async () => {
