@@ -51,6 +51,16 @@ function mapListenError(err: unknown): LocalServerError {
   }
 }
 
+/** 'absent' if nothing is at `full`, else 'unknown' (without connecting to it). */
+function pathStatus(full: string): LocalServerStatus {
+  try {
+    fs.lstatSync(full);
+    return 'unknown';
+  } catch (err) {
+    return errnoCode(err) === 'ENOENT' ? 'absent' : 'unknown';
+  }
+}
+
 function addressInUse(): LocalServerError {
   return { error: SocketError.AddressInUseError, text: `${LISTEN}: Address in use` };
 }
@@ -349,8 +359,10 @@ export class QLocalServer {
     }
     const access = modeFor(this.options);
     // Without access options an existing file is never replaced (Qt); with them, only a
-    // stale socket is (Qt replaces anything).
-    const status = await probeLocalServer(full);
+    // stale socket is (Qt replaces anything). Only then does it matter whether a socket
+    // there is stale: without options the path is not probed, so a live server there never
+    // sees a connection (Qt's listen does not connect either).
+    const status = access !== 0 ? await probeLocalServer(full) : pathStatus(full);
     const replaceStale = status === 'stale' && access !== 0;
     if (status !== 'absent' && !replaceStale) return addressInUse();
 
