@@ -288,7 +288,8 @@ describe.each([python, cpp])('ClientQt calls a real Qt program: $label', (progra
       it('events emitted right before close() still arrive', async () => {
         const once = new ClientQt(options());
         await once.connect();
-        const notes = [1, 2, 3].map((i) => ({ text: `before close ${i}`, at: Date.now() }));
+        const tag = `${transport}/${codec}/${Date.now()}`;
+        const notes = [1, 2, 3].map((i) => ({ text: `before close ${i} ${tag}`, at: Date.now() }));
         // close() is called at once, without waiting for the emits.
         const emitted = notes.map((note) =>
           lastValueFrom(once.emit('note', note), { defaultValue: undefined }),
