@@ -165,6 +165,20 @@ describeNetns('a network cut between two namespaces (veth link down, then up)', 
     return run;
   };
 
+  /** A netns-client process in the client namespace, calling the server's address. */
+  const startClientInNamespace = (...args: string[]): ChildRun =>
+    startChild('ip', [
+      'netns',
+      'exec',
+      NS_CLIENT,
+      process.execPath,
+      ...nodeWithTsArgs(
+        path.join(RELIABILITY_FIXTURES, 'netns-client.ts'),
+        ...['--host', SERVER_ADDRESS, '--port', String(PORT)],
+        ...args,
+      ),
+    ]);
+
   beforeAll(async () => {
     ip('netns', 'add', NS_SERVER);
     ip('netns', 'add', NS_CLIENT);
@@ -181,23 +195,12 @@ describeNetns('a network cut between two namespaces (veth link down, then up)', 
       ip('-n', ns, 'link', 'set', dev, 'up');
     }
     server = await startServerInNamespace();
-    client = startChild('ip', [
-      'netns',
-      'exec',
-      NS_CLIENT,
-      process.execPath,
-      ...nodeWithTsArgs(
-        path.join(RELIABILITY_FIXTURES, 'netns-client.ts'),
-        '--host',
-        SERVER_ADDRESS,
-        '--port',
-        String(PORT),
-        '--request-timeout',
-        String(REQUEST_TIMEOUT),
-        '--interval',
-        '200',
-      ),
-    ]);
+    client = startClientInNamespace(
+      '--request-timeout',
+      String(REQUEST_TIMEOUT),
+      '--interval',
+      '200',
+    );
     following = follow(client, lines);
   }, 40000);
 
@@ -355,22 +358,7 @@ describeNetns('a network cut between two namespaces (veth link down, then up)', 
 
   it('mid-stream, socketOptions.keepAliveIdle 1000 ms (Node then probes 10 times, 1 s apart): a client receiving an endless stream detects the cut by keepalive (the stream fails with NetworkError "Connection timed out", then disconnect), retries while the link is down, and reconnects and streams again when it returns', async () => {
     const streamLines: ClientLine[] = [];
-    const streamClient = startChild('ip', [
-      'netns',
-      'exec',
-      NS_CLIENT,
-      process.execPath,
-      ...nodeWithTsArgs(
-        path.join(RELIABILITY_FIXTURES, 'netns-client.ts'),
-        '--host',
-        SERVER_ADDRESS,
-        '--port',
-        String(PORT),
-        '--stream',
-        '--keepalive-idle',
-        '1000',
-      ),
-    ]);
+    const streamClient = startClientInNamespace('--stream', '--keepalive-idle', '1000');
     const followingStream = follow(streamClient, streamLines);
     try {
       const connected = await lineAfter(
