@@ -3,13 +3,15 @@
  * every phase against a server of that kind and prints one JSON line of results.
  */
 import 'reflect-metadata';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
 import { ClientTCP } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
 
 import { ClientQt } from '../lib/index.js';
-import type { Kind } from './kinds.js';
+import { benchPkiDir, type Kind } from './kinds.js';
 import { onRawFrames, rawFrame } from './raw-frames.js';
 
 export interface Settings {
@@ -175,19 +177,26 @@ async function main(): Promise<void> {
   const maxFrameSize = 128 * MiB;
   let client: BenchClient;
   let cbor: BenchClient | null = null;
-  if (kind === 'qt-tcp' || kind === 'qt-local') {
+  const ca = kind === 'qt-tls' || kind === 'nest-tls' ? path.join(benchPkiDir(), 'ca.pem') : '';
+  if (kind === 'qt-tcp' || kind === 'qt-local' || kind === 'qt-tls') {
     const base =
       kind === 'qt-tcp'
         ? { transport: 'tcp' as const, port: Number(address) }
-        : { transport: 'local' as const, name: address };
+        : kind === 'qt-tls'
+          ? { transport: 'tcp' as const, port: Number(address), tls: { ca } }
+          : { transport: 'local' as const, name: address };
     const json = new ClientQt({ ...base, maxFrameSize });
     await json.connect();
     client = proxyClient(json);
     const c = new ClientQt({ ...base, maxFrameSize, codec: 'cbor' });
     await c.connect();
     cbor = proxyClient(c);
-  } else if (kind === 'nest-tcp') {
-    const nest = new ClientTCP({ host: '127.0.0.1', port: Number(address) });
+  } else if (kind === 'nest-tcp' || kind === 'nest-tls') {
+    const nest = new ClientTCP({
+      host: '127.0.0.1',
+      port: Number(address),
+      ...(kind === 'nest-tls' ? { tlsOptions: { ca: fs.readFileSync(ca) } } : {}),
+    });
     await nest.connect();
     client = proxyClient(nest as never);
   } else {

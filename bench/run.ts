@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { ClientResult, Settings } from './client.js';
 import { KINDS, LABELS, type Kind } from './kinds.js';
+import { makeBenchPki } from './pki.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
@@ -188,9 +189,9 @@ function cell(f: Figure | undefined): string {
   return `${fmt(f.median)} (${fmt(f.min)}–${fmt(f.max)})`;
 }
 
-function ratio(row: Row, kind: Kind): string {
+function ratio(row: Row, kind: Kind, base: Kind = 'nest-tcp'): string {
   const mine = row.values[kind]?.median;
-  const nest = row.values['nest-tcp']?.median;
+  const nest = row.values[base]?.median;
   if (mine === undefined || nest === undefined || nest === 0) return '—';
   return `${(mine / nest).toFixed(2)}×`;
 }
@@ -320,11 +321,13 @@ function render(machine: Machine, table: Row[]): string {
       'Ratios: this transport / Nest TCP.',
   );
   md.push('');
-  md.push(`| figure | ${KINDS.map((k) => LABELS[k]).join(' | ')} | TCP / Nest | local / Nest |`);
-  md.push(`|---|${KINDS.map(() => '---').join('|')}|---|---|`);
+  md.push(
+    `| figure | ${KINDS.map((k) => LABELS[k]).join(' | ')} | TCP / Nest | local / Nest | TLS / Nest TLS |`,
+  );
+  md.push(`|---|${KINDS.map(() => '---').join('|')}|---|---|---|`);
   for (const row of table) {
     md.push(
-      `| ${row.name} (${row.unit}) | ${KINDS.map((k) => cell(row.values[k])).join(' | ')} | ${ratio(row, 'qt-tcp')} | ${ratio(row, 'qt-local')} |`,
+      `| ${row.name} (${row.unit}) | ${KINDS.map((k) => cell(row.values[k])).join(' | ')} | ${ratio(row, 'qt-tcp')} | ${ratio(row, 'qt-local')} | ${ratio(row, 'qt-tls', 'nest-tls')} |`,
     );
   }
   md.push('');
@@ -350,7 +353,13 @@ async function main(): Promise<void> {
     'qt-local': [],
     'nest-tcp': [],
     'raw-net': [],
+    'qt-tls': [],
+    'nest-tls': [],
   };
+  // Certificates for the TLS kinds, shared by their server and client processes.
+  const pki = makeBenchPki();
+  process.env.QT_BENCH_PKI = pki;
+  process.once('exit', () => fs.rmSync(pki, { recursive: true, force: true }));
   const started = Date.now();
   for (let rep = 1; rep <= REPETITIONS; rep++) {
     for (const kind of KINDS) {

@@ -5,14 +5,16 @@
  * whose payload is "stats" with its RSS.
  */
 import 'reflect-metadata';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
 import { NestFactory } from '@nestjs/core';
 import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
 
 import { ServerQt } from '../lib/index.js';
 import { BenchModule } from './app.js';
-import type { Kind } from './kinds.js';
+import { benchPkiDir, type Kind } from './kinds.js';
 import { onRawFrames, rawFrame } from './raw-frames.js';
 
 const [kind, address] = process.argv.slice(2) as [Kind, string];
@@ -43,28 +45,40 @@ async function main(): Promise<void> {
     ready({ port: (server.address() as net.AddressInfo).port });
     return;
   }
-  const strategy =
-    kind === 'qt-tcp'
+  const pki = kind === 'qt-tls' || kind === 'nest-tls' ? benchPkiDir() : '';
+  const qtLimits = { maxPendingConnections: 64, maxFrameSize: 128 * 1024 * 1024 };
+  const nestTcp = { host: '127.0.0.1', port: Number(address) };
+  const strategy: MicroserviceOptions | { strategy: ServerQt } =
+    kind === 'qt-tcp' || kind === 'qt-tls'
       ? {
           strategy: new ServerQt({
             transport: 'tcp',
             port: Number(address),
-            maxPendingConnections: 64,
-            maxFrameSize: 128 * 1024 * 1024,
+            ...qtLimits,
+            ...(kind === 'qt-tls'
+              ? {
+                  tls: {
+                    certificate: path.join(pki, 'server.pem'),
+                    privateKey: path.join(pki, 'server.key'),
+                  },
+                }
+              : {}),
           }),
         }
       : kind === 'qt-local'
-        ? {
-            strategy: new ServerQt({
-              transport: 'local',
-              name: address,
-              maxPendingConnections: 64,
-              maxFrameSize: 128 * 1024 * 1024,
-            }),
-          }
+        ? { strategy: new ServerQt({ transport: 'local', name: address, ...qtLimits }) }
         : ({
             transport: Transport.TCP,
-            options: { host: '127.0.0.1', port: Number(address) },
+            options:
+              kind === 'nest-tls'
+                ? {
+                    ...nestTcp,
+                    tlsOptions: {
+                      cert: fs.readFileSync(path.join(pki, 'server.pem')),
+                      key: fs.readFileSync(path.join(pki, 'server.key')),
+                    },
+                  }
+                : nestTcp,
           } as MicroserviceOptions);
   const app = await NestFactory.createMicroservice(BenchModule, { ...strategy, logger: false });
   await app.listen();

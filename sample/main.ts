@@ -6,9 +6,13 @@
  *   npm start                 run the scenario and exit
  *   npm start -- --serve      keep the services running and print curl commands
  *   npm start -- --verbose    also print the services' own logs
+ *   npm start -- --tls        billing and the gateway talk TCP with mutual TLS (development
+ *                             certificates made by sample/deploy/tls/make-dev-certs.sh)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +20,30 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
 const serve = args.has('--serve');
 const verbose = args.has('--verbose');
+const withTls = args.has('--tls');
+
+/** The sample's root (sample/ in the sources, dist/sample/ when built): the scripts are in the sources. */
+const scriptsRoot = path.resolve(
+  here,
+  path.basename(path.dirname(here)) === 'dist' ? '../../sample' : '.',
+);
+
+/** Makes development certificates in a temporary directory; returns the TLS environment. */
+function tlsEnvironment(): Record<string, string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qt-sample-tls-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('bash', [path.join(scriptsRoot, 'deploy/tls/make-dev-certs.sh'), dir], {
+    stdio: 'ignore',
+  });
+  return {
+    BILLING_TLS_CERT: path.join(dir, 'billing.pem'),
+    BILLING_TLS_KEY: path.join(dir, 'billing.key'),
+    BILLING_TLS_CLIENT_CA: path.join(dir, 'ca.pem'),
+    BILLING_TLS_CA: path.join(dir, 'ca.pem'),
+    GATEWAY_TLS_CERT: path.join(dir, 'gateway.pem'),
+    GATEWAY_TLS_KEY: path.join(dir, 'gateway.key'),
+  };
+}
 
 function out(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -196,8 +224,11 @@ async function main(): Promise<number> {
     BILLING_PORT: String(billingPort),
     GATEWAY_HOST: '127.0.0.1',
     GATEWAY_PORT: String(gatewayPort),
+    ...(withTls ? tlsEnvironment() : {}),
   };
   out('Starting the sample system: three Nest services, no external server.');
+  if (withTls)
+    out('The gateway reaches billing over TCP with mutual TLS (development certificates).');
   const services: Service[] = [];
   const stopAll = async (): Promise<boolean> => {
     out('Shutting down: gateway, billing, inventory.');

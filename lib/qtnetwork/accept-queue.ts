@@ -11,6 +11,12 @@ export interface AcceptQueueHost {
   handOut(raw: net.Socket): void;
   /** Called after each `handOut` (QTcpServer emits `newConnection` here). */
   afterHandOut(): void;
+  /**
+   * The connections that count against `maxPending` (Qt's private
+   * `totalPendingConnections`); default: the pending list. QSslServer adds the connections
+   * still in their handshake.
+   */
+  pendingCount?(): number;
 }
 
 type NewConnectionWaiter = (result: [boolean, boolean]) => void;
@@ -128,7 +134,7 @@ export class AcceptQueue<S> {
   }
 
   private handOutOne(): void {
-    while (this.waiting.length > 0 && this.pending.length < this.maxPending) {
+    while (this.waiting.length > 0 && this.occupied() < this.maxPending) {
       const raw = this.waiting.shift()!;
       if (raw.destroyed) continue;
       this.host.handOut(raw);
@@ -143,13 +149,17 @@ export class AcceptQueue<S> {
       this.open &&
       !this.paused &&
       this.waiting.length > 0 &&
-      this.pending.length < this.maxPending
+      this.occupied() < this.maxPending
     ) {
       const raw = this.waiting.shift()!;
       if (raw.destroyed) continue;
       this.host.handOut(raw);
       this.host.afterHandOut();
     }
+  }
+
+  private occupied(): number {
+    return this.host.pendingCount ? this.host.pendingCount() : this.pending.length;
   }
 
   private settleWaiters(result: [boolean, boolean]): void {

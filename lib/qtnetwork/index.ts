@@ -19,6 +19,27 @@ export { QIODevice, type WritableData } from './qiodevice.js';
 export { QAbstractSocket } from './qabstract-socket.js';
 export { QTcpSocket } from './qtcp-socket.js';
 export { QTcpServer } from './qtcp-server.js';
+export { QUdpSocket, type ReadDatagramResult } from './qudp-socket.js';
+export { QNetworkDatagram } from './qnetwork-datagram.js';
+export {
+  QSsl,
+  KeyType,
+  EncodingFormat,
+  KeyAlgorithm,
+  AlternativeNameEntryType,
+  SslProtocol,
+  SslOption,
+  PeerVerifyMode,
+  SslMode,
+  NextProtocolNegotiationStatus,
+} from './qssl.js';
+export { QSslCertificate, SubjectInfo, PatternSyntax } from './qssl-certificate.js';
+export { QSslKey } from './qssl-key.js';
+export { QSslCipher } from './qssl-cipher.js';
+export { QSslError, SslError } from './qssl-error.js';
+export { QSslConfiguration } from './qssl-configuration.js';
+export { QSslSocket } from './qssl-socket.js';
+export { QSslServer } from './qssl-server.js';
 export {
   LocalSocketState,
   LocalSocketError,

@@ -25,6 +25,10 @@ export const ErrorText = {
   ConnectInProgress: 'Trying to connect while connection is in progress',
   ConnectionReset: 'Connection reset by peer',
   NetworkError: 'Network error',
+  DatagramTooLarge: 'Datagram was too large to send',
+  SendDatagram: 'Unable to send a message',
+  ReceiveDatagram: 'Unable to receive a message',
+  NoDatagram: 'No datagram available for reading',
   Unknown: 'Unknown error',
 } as const;
 

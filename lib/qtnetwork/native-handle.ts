@@ -20,3 +20,20 @@ export function nativeDescriptor(target: net.Socket | net.Server | null | undefi
   const fd = (target as unknown as WithHandle | null | undefined)?._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }
+
+/**
+ * The descriptor behind a `dgram` socket, or -1. Node keeps the handle in the socket's
+ * internal state object (a symbol-keyed property, `handle.fd` on Unix); the public
+ * `_handle` accessor is deprecated (DEP0112) and warns, so it is not used.
+ */
+export function nativeDatagramDescriptor(target: object | null | undefined): number {
+  if (!target) return -1;
+  for (const key of Object.getOwnPropertySymbols(target)) {
+    const state = (target as Record<symbol, unknown>)[key] as { handle?: { fd?: unknown } } | null;
+    if (state && typeof state === 'object' && 'handle' in state) {
+      const fd = state.handle?.fd;
+      return typeof fd === 'number' && fd >= 0 ? fd : -1;
+    }
+  }
+  return -1;
+}

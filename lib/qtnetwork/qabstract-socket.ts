@@ -86,6 +86,8 @@ export abstract class QAbstractSocket extends QIODevice {
   private readonly held = new ByteQueue();
   private readBufferMax = 0;
   private flushScheduled = false;
+  /** Set by a subclass (QSslSocket) while written data must not reach the connection yet. */
+  private writesHeld = false;
   /** Bytes handed to Node whose write callback has not run yet. */
   private unconfirmed = 0;
   private refillScheduled = false;
@@ -292,12 +294,14 @@ export abstract class QAbstractSocket extends QIODevice {
    * enters BoundState. Node binds a TCP client socket only when it connects, so a port
    * that is taken is reported by `connectToHost`, not here; an address that is not on this
    * host is refused here, with SocketAddressNotAvailableError, as in Qt.
+   * The result is a boolean here and in QTcpSocket; QUdpSocket binds in the kernel, which
+   * Node does asynchronously, and returns `Promise<boolean>`.
    */
   bind(
     address: QHostAddress | SpecialAddress | string = SpecialAddress.Any,
     port = 0,
     _mode: number = BindFlag.DefaultForPlatform,
-  ): boolean {
+  ): boolean | Promise<boolean> {
     if (this.socketState !== SocketState.UnconnectedState) {
       qWarning('QAbstractSocket::bind() called on a socket that is not unconnected');
       return false;
@@ -687,6 +691,41 @@ export abstract class QAbstractSocket extends QIODevice {
     this.peerNameText = name;
   }
 
+  /**
+   * For QSslSocket: puts a protocol layer (TLS) over the connection. Bytes already queued
+   * for writing are handed to the current connection first, unless writes are held (Qt's
+   * plain socket has them already); bytes received and not read yet are pushed back into
+   * it (in Qt they are still in the plain socket, so the new layer reads them first).
+   * `layer` gets the current Node socket, paused, and returns the socket that carries the
+   * connection from then on: signals, buffers and the state machine carry on over it.
+   * Returns false when there is no connection.
+   */
+  protected layerSocket(layer: (sock: net.Socket) => net.Socket): boolean {
+    const sock = this.sock;
+    if (!sock || sock.destroyed) return false;
+    this.flushWrites();
+    sock.pause();
+    this.held.moveTo(this.buffer, this.held.size);
+    if (this.buffer.size > 0) sock.unshift(this.buffer.read(this.buffer.size));
+    this.attach(layer(sock));
+    return true;
+  }
+
+  /**
+   * While `held`, written data stays in the write buffer (counted by `bytesToWrite`) instead
+   * of going to the connection; releasing it sends what waits on the next tick. QSslSocket
+   * holds what is written before its handshake completes, so none of it leaves in clear.
+   */
+  protected setWritesHeld(held: boolean): void {
+    this.writesHeld = held;
+    if (!held && this.writeQueue.size > 0) this.scheduleFlush();
+  }
+
+  /** Drops the data waiting in the write buffer (QSslSocket, after a failed handshake). */
+  protected discardPendingWrites(): void {
+    this.writeQueue.clear();
+  }
+
   /** Whether a connection handed to `setSocketDescriptor` is of this socket's kind. */
   protected acceptsNativeSocket(sock: net.Socket): boolean {
     // A TCP connection has IP addresses; a Unix-domain one does not.
@@ -1025,13 +1064,16 @@ export abstract class QAbstractSocket extends QIODevice {
     const sock = this.sock;
     const s = this.socketState;
     if (!sock || (s !== SocketState.ConnectedState && s !== SocketState.ClosingState)) return false;
+    if (this.writesHeld) return false;
     const total = this.writeQueue.size;
     if (total === 0) return false;
     const chunks = this.writeQueue.takeAll();
     const generation = this.generation;
     this.unconfirmed += total;
     const done = (err?: Error | null): void => {
-      if (this.sock !== sock || this.generation !== generation) return;
+      // The generation, not the Node socket, tells whether this is still the same
+      // connection: `layerSocket` swaps the socket of a connection that goes on.
+      if (this.generation !== generation) return;
       this.unconfirmed -= total;
       if (!err) this.onBytesWritten(total);
     };

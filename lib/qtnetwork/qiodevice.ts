@@ -41,12 +41,12 @@ export abstract class QIODevice {
 
   /** Bytes received and not yet read by the application. */
   protected readonly buffer = new ByteQueue();
-  private mode: OpenMode = OpenModeFlag.NotOpen;
+  private deviceMode: OpenMode = OpenModeFlag.NotOpen;
   private errorText = '';
 
   /** Opens the device in `mode` (OpenModeFlag values); clears the error string. */
   open(mode: OpenMode): boolean {
-    this.mode = mode;
+    this.deviceMode = mode;
     this.buffer.clear();
     this.errorText = '';
     return true;
@@ -54,30 +54,30 @@ export abstract class QIODevice {
 
   /** Emits `aboutToClose`, sets the mode to NotOpen and drops unread data. */
   close(): void {
-    if (this.mode === OpenModeFlag.NotOpen) return;
+    if (this.deviceMode === OpenModeFlag.NotOpen) return;
     this.aboutToClose.emit();
-    this.mode = OpenModeFlag.NotOpen;
+    this.deviceMode = OpenModeFlag.NotOpen;
     this.buffer.clear();
   }
 
   /** True unless the mode is NotOpen. */
   isOpen(): boolean {
-    return this.mode !== OpenModeFlag.NotOpen;
+    return this.deviceMode !== OpenModeFlag.NotOpen;
   }
 
   /** The mode the device was opened in. */
   openMode(): OpenMode {
-    return this.mode;
+    return this.deviceMode;
   }
 
   /** True if opened with ReadOnly (or ReadWrite). */
   isReadable(): boolean {
-    return (this.mode & OpenModeFlag.ReadOnly) !== 0;
+    return (this.deviceMode & OpenModeFlag.ReadOnly) !== 0;
   }
 
   /** True if opened with WriteOnly (or ReadWrite). */
   isWritable(): boolean {
-    return (this.mode & OpenModeFlag.WriteOnly) !== 0;
+    return (this.deviceMode & OpenModeFlag.WriteOnly) !== 0;
   }
 
   /** Sockets are sequential: no size, no seeking. */
@@ -203,7 +203,7 @@ export abstract class QIODevice {
    * -1 if the device is not open for writing.
    */
   write(data: WritableData): number {
-    if (this.mode === OpenModeFlag.NotOpen) {
+    if (this.deviceMode === OpenModeFlag.NotOpen) {
       qWarning(`QIODevice::write (${this.constructor.name}): device not open`);
       return -1;
     }
@@ -216,7 +216,7 @@ export abstract class QIODevice {
 
   /** For a sequential device: true when nothing is buffered or the device is closed. */
   atEnd(): boolean {
-    return this.mode === OpenModeFlag.NotOpen || this.bytesAvailable() === 0;
+    return this.deviceMode === OpenModeFlag.NotOpen || this.bytesAvailable() === 0;
   }
 
   /** A human-readable text for the last error; "Unknown error" when none was set. */
@@ -241,7 +241,7 @@ export abstract class QIODevice {
 
   /** Sets the open mode without the side effects of `open` (Qt's `setOpenMode`). */
   protected setOpenMode(mode: OpenMode): void {
-    this.mode = mode;
+    this.deviceMode = mode;
   }
 
   /**
@@ -266,7 +266,7 @@ export abstract class QIODevice {
   }
 
   private checkReadable(method: string): boolean {
-    if (this.mode === OpenModeFlag.NotOpen) {
+    if (this.deviceMode === OpenModeFlag.NotOpen) {
       qWarning(`QIODevice::${method} (${this.constructor.name}): device not open`);
       return false;
     }

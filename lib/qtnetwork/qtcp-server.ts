@@ -38,7 +38,8 @@ export class QTcpServer {
   private binding = false;
   private readonly queue = new AcceptQueue<QTcpSocket>({
     handOut: (raw) => this.incomingConnection(raw),
-    afterHandOut: () => this.newConnection.emit(),
+    afterHandOut: () => this.incomingConnectionDone(),
+    pendingCount: () => this.totalPendingConnections(),
   });
   private serverErr = SocketError.UnknownSocketError;
   private serverErrText = '';
@@ -251,6 +252,25 @@ export class QTcpServer {
   protected addPendingConnection(socket: QTcpSocket): void {
     this.queue.addPending(socket);
     this.pendingConnectionAvailable.emit();
+  }
+
+  /** Runs after each `incomingConnection`: emits `newConnection`, as Qt does. */
+  protected incomingConnectionDone(): void {
+    this.newConnection.emit();
+  }
+
+  /**
+   * The connections that count against `maxPendingConnections()` (Qt's private
+   * `totalPendingConnections`): the pending list. QSslServer adds the connections still in
+   * their handshake.
+   */
+  protected totalPendingConnections(): number {
+    return this.queue.pending.length;
+  }
+
+  /** Re-examines the pending limit later, after `totalPendingConnections()` dropped. */
+  protected pendingCountDropped(): void {
+    this.queue.scheduleDrain();
   }
 
   private async startServer(

@@ -8,6 +8,7 @@ import {
   ProxyType,
   QLocalSocket,
   QNetworkProxy,
+  QSslSocket,
   QTcpSocket,
   socketErrorName,
   type SocketError,
@@ -22,6 +23,7 @@ import {
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
 import { checkClientPacket } from './packets.js';
 import { QtConnection, type QtStreamSocket } from './qt-connection.js';
+import { sslConfiguration } from './tls.js';
 
 /** Events of ClientQt, for `on(event, callback)`. */
 export interface QtClientEvents {
@@ -348,7 +350,14 @@ export class ClientQt extends ClientProxy {
 
   private createSocket(): QtStreamSocket {
     if (this.opts.transport === 'local') return new QLocalSocket();
-    const socket = new QTcpSocket();
+    let socket: QTcpSocket;
+    if (this.opts.tls) {
+      const ssl = new QSslSocket();
+      ssl.setSslConfiguration(sslConfiguration(this.opts.tls));
+      socket = ssl;
+    } else {
+      socket = new QTcpSocket();
+    }
     const p = this.opts.proxy;
     const type =
       p.type === 'socks5'
@@ -365,28 +374,48 @@ export class ClientQt extends ClientProxy {
     return socket;
   }
 
+  /**
+   * Connects and completes the TLS handshake (bounded by connectTimeout, then the
+   * handshake timeout). Nothing is written before `encrypted`: requests wait for this.
+   */
+  private async connectEncrypted(socket: QSslSocket): Promise<boolean> {
+    const tls = this.opts.tls!;
+    socket.connectToHostEncrypted(this.opts.host, this.opts.port, undefined, tls.peerName);
+    if (!(await socket.waitForConnected(this.opts.connectTimeout))) return false;
+    return socket.waitForEncrypted(tls.handshakeTimeout);
+  }
+
   private async openConnection(): Promise<QtStreamSocket> {
     const socket = this.createSocket();
     const ok =
       socket instanceof QLocalSocket
         ? (socket.connectToServer(this.opts.name),
           await socket.waitForConnected(this.opts.connectTimeout))
-        : (socket.connectToHost(this.opts.host, this.opts.port),
-          await socket.waitForConnected(this.opts.connectTimeout));
+        : socket instanceof QSslSocket
+          ? await this.connectEncrypted(socket)
+          : (socket.connectToHost(this.opts.host, this.opts.port),
+            await socket.waitForConnected(this.opts.connectTimeout));
     if (!ok) {
       // Still connecting: the attempt ran out of connectTimeout (a QLocalSocket keeps trying).
       const timedOut = socket.state() === 2;
+      const handshakeTimedOut =
+        socket instanceof QSslSocket && socket.state() === 3 && !socket.isEncrypted();
       const error = timedOut
         ? new QtConnectionError(
             'SocketTimeoutError',
             `Connection timed out after ${this.opts.connectTimeout} ms`,
           )
-        : socket instanceof QLocalSocket
-          ? new QtConnectionError(localErrorName(socket.error()), socket.errorString())
-          : new QtConnectionError(
-              socketErrorName(socket.error() as SocketError),
-              socket.errorString(),
-            );
+        : handshakeTimedOut
+          ? new QtConnectionError(
+              'SslHandshakeFailedError',
+              `The TLS handshake did not complete within ${this.opts.tls!.handshakeTimeout} ms`,
+            )
+          : socket instanceof QLocalSocket
+            ? new QtConnectionError(localErrorName(socket.error()), socket.errorString())
+            : new QtConnectionError(
+                socketErrorName(socket.error() as SocketError),
+                socket.errorString(),
+              );
       socket.abort();
       throw error;
     }

@@ -2,6 +2,7 @@ import type { Deserializer, Serializer } from '@nestjs/microservices';
 
 import type { CodecName } from './codec.js';
 import { InvalidOptionError } from './errors.js';
+import { resolveTlsOptions, type QtTlsOptions, type ResolvedTlsOptions } from './tls.js';
 
 /** Socket options applied to every connection (Qt's QAbstractSocket::SocketOption). */
 export interface QtSocketOptions {
@@ -128,8 +129,11 @@ export interface QtTransportOptions {
    * `maxUnacked` waiting. Default false (an event completes once written).
    */
   acknowledgedEvents?: boolean | QtAcknowledgedEventsOptions;
-  /** TLS (see the TLS issue); not supported yet. */
-  tls?: never;
+  /**
+   * TLS over TCP (QSslServer / QSslSocket): certificate, key, CA, verify mode, peer name.
+   * Default none (plain TCP).
+   */
+  tls?: QtTlsOptions;
 }
 
 /** Options with every default filled in. */
@@ -161,6 +165,7 @@ export interface ResolvedQtOptions {
   closeTimeout: number;
   socketActivation: boolean;
   acknowledgedEvents: Required<QtAcknowledgedEventsOptions> | false;
+  tls: ResolvedTlsOptions | null;
 }
 
 const MiB = 1024 * 1024;
@@ -300,9 +305,6 @@ export function resolveQtOptions(
     if (!KNOWN.has(key)) {
       throw new InvalidOptionError(key, `a known option (${[...KNOWN].join(', ')})`, o[key]);
     }
-  }
-  if (o.tls !== undefined) {
-    throw new InvalidOptionError('tls', 'nothing: TLS is not supported yet', o.tls);
   }
   const transport = oneOf('transport', o.transport, ['tcp', 'local'] as const, DEFAULTS.transport);
   if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) {
@@ -445,7 +447,6 @@ export function resolveQtOptions(
       throw new InvalidOptionError(key, `an object with a ${method}() method`, hook);
     }
   }
-  void role;
   return {
     transport,
     host: (o.host as string | undefined) ?? DEFAULTS.host,
@@ -519,5 +520,6 @@ export function resolveQtOptions(
     closeTimeout: integer('closeTimeout', o.closeTimeout, DEFAULTS.closeTimeout, 0, MAX_TIMER_MS),
     socketActivation: bool('socketActivation', o.socketActivation, false),
     acknowledgedEvents: acknowledgedEvents(o.acknowledgedEvents),
+    tls: resolveTlsOptions(o.tls, role, transport, MAX_TIMER_MS),
   };
 }

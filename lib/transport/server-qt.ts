@@ -8,8 +8,10 @@ import {
   LocalServerSocketOption,
   QHostAddress,
   QLocalServer,
+  QSslServer,
   QTcpServer,
   socketErrorName,
+  type QTcpSocket,
   type SocketError,
 } from '../qtnetwork/index.js';
 
@@ -19,6 +21,7 @@ import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } fro
 import { classifyServerPacket, type IncomingQtPacket } from './packets.js';
 import { QtConnection, type QtStreamSocket } from './qt-connection.js';
 import { QtContext } from './qt-context.js';
+import { sslConfiguration } from './tls.js';
 
 /** The identifier of this transport (Nest's `transportId`). */
 export const QT_TRANSPORT = Symbol.for('nestjs-qt-transport');
@@ -41,6 +44,8 @@ export interface QtServerEvents {
   protocolError: (error: QtTransportError, socket: QtStreamSocket) => void;
   /** A connection ended. */
   disconnect: (socket: QtStreamSocket) => void;
+  /** With `tls`: a client failed the TLS handshake (it was closed, never served). */
+  tlsError: (error: QtTransportError, socket: QtStreamSocket) => void;
   /** The server closed. */
   close: () => void;
 }
@@ -186,7 +191,7 @@ export class ServerQt
       }
       server = local;
     } else {
-      const tcp = new QTcpServer();
+      const tcp = o.tls ? this.sslServer(o.tls) : new QTcpServer();
       tcp.setMaxPendingConnections(o.maxPendingConnections);
       tcp.setListenBacklogSize(o.listenBacklogSize);
       ok =
@@ -210,6 +215,24 @@ export class ServerQt
       );
       this.idleSweep.unref();
     }
+  }
+
+  /** A QSslServer for `tls`; handshake failures are logged and reported as `tlsError`. */
+  private sslServer(tls: NonNullable<ResolvedQtOptions['tls']>): QSslServer {
+    const server = new QSslServer();
+    server.setSslConfiguration(sslConfiguration(tls));
+    server.setHandshakeTimeout(tls.handshakeTimeout);
+    const report = (socket: QTcpSocket): void => {
+      const error = new QtTransportError(
+        'QT_TLS_HANDSHAKE_FAILED',
+        `TLS handshake with ${socket.peerAddress().toString()}:${socket.peerPort()} failed: ${socket.errorString()}`,
+      );
+      this.logger.warn(`Refusing a connection: ${error.message} (${error.code})`);
+      this.emitter.emit('tlsError', error, socket);
+    };
+    server.handshakeInterruptedOnError.connect((socket) => report(socket));
+    server.errorOccurred.connect((socket) => report(socket));
+    return server;
   }
 
   /**

@@ -13,6 +13,11 @@ class BillingModule {}
 runService('billing', async () => {
   const host = process.env.BILLING_HOST ?? '127.0.0.1';
   const port = Number(process.env.BILLING_PORT ?? '4000');
+  // TLS when a certificate is configured (sample/deploy/tls/): BILLING_TLS_CERT and
+  // BILLING_TLS_KEY (PEM files); with BILLING_TLS_CLIENT_CA as well, clients must present a
+  // certificate from that CA (mutual TLS).
+  const cert = process.env.BILLING_TLS_CERT;
+  const clientCa = process.env.BILLING_TLS_CLIENT_CA;
   const strategy = new ServerQt({
     transport: 'tcp',
     host,
@@ -20,6 +25,15 @@ runService('billing', async () => {
     maxPendingConnections: 32,
     socketOptions: { lowDelay: true, keepAlive: true },
     socketActivation: true,
+    ...(cert
+      ? {
+          tls: {
+            certificate: cert,
+            privateKey: process.env.BILLING_TLS_KEY ?? '',
+            ...(clientCa ? { ca: clientCa, verifyMode: 'verify' as const } : {}),
+          },
+        }
+      : {}),
   });
   const app = await NestFactory.createMicroservice(BillingModule, { strategy });
   await app.listen();
@@ -27,5 +41,9 @@ runService('billing', async () => {
     serverAddress(): { toString(): string };
     serverPort(): number;
   };
-  announceReady('billing', app, `${server.serverAddress().toString()}:${server.serverPort()}`);
+  announceReady(
+    'billing',
+    app,
+    `${server.serverAddress().toString()}:${server.serverPort()}${cert ? (clientCa ? ' (mutual TLS)' : ' (TLS)') : ''}`,
+  );
 });

@@ -7,6 +7,9 @@ import type { QtTransportAsyncConfig, QtTransportOptions } from '../../lib/index
  * - INVENTORY_SOCKET: the inventory service's local socket name or path;
  * - BILLING_HOST, BILLING_PORT: the billing service's TCP address;
  * - BILLING_PROXY: optional `socks5://host:port` or `http://host:port` to reach billing through;
+ * - BILLING_TLS_CA: TLS to billing, checked against this CA (PEM file); with
+ *   GATEWAY_TLS_CERT and GATEWAY_TLS_KEY the gateway presents its own certificate (mutual
+ *   TLS); BILLING_TLS_NAME: the name billing's certificate must carry (default BILLING_HOST);
  * - REQUEST_TIMEOUT_MS: per-request timeout (default 5000).
  */
 export function transportConfig(config: ConfigService): QtTransportAsyncConfig {
@@ -19,6 +22,17 @@ export function transportConfig(config: ConfigService): QtTransportAsyncConfig {
     requestTimeout,
     codec: 'cbor',
   };
+  const ca = config.get<string>('BILLING_TLS_CA');
+  if (ca) {
+    const certificate = config.get<string>('GATEWAY_TLS_CERT');
+    billing.tls = {
+      ca,
+      ...(certificate
+        ? { certificate, privateKey: config.get<string>('GATEWAY_TLS_KEY') ?? '' }
+        : {}),
+      peerName: config.get<string>('BILLING_TLS_NAME') || undefined,
+    };
+  }
   const proxy = config.get<string>('BILLING_PROXY');
   if (proxy) {
     const url = new URL(proxy);

@@ -4,21 +4,44 @@
  * and a strict little CBOR reader/writer (RFC 8949 core types only, no tags) so that the
  * wire can be checked without the codec under test.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
 import { nodeWithTsArgs, startChild, type ChildRun } from '../helpers/child-process.js';
+import { sslPki } from '../helpers/qssl-pki.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const SERVER_APP = path.join(here, 'fixtures', 'server-app.ts');
 export const CLIENT_APP = path.join(here, 'fixtures', 'client-app.ts');
 
-export type TransportKind = 'tcp' | 'local';
+/** 'tls' is TCP with mutual TLS (certificates made at test time, see helpers/qssl-pki.ts). */
+export type TransportKind = 'tcp' | 'local' | 'tls';
 
 /** Both transports; every e2e test runs once over each. */
-export const TRANSPORTS: TransportKind[] = ['tcp', 'local'];
+export const TRANSPORTS: Array<'tcp' | 'local'> = ['tcp', 'local'];
+
+/** The RPC suite runs a third time over TCP with mutual TLS. */
+export const TRANSPORTS_WITH_TLS: TransportKind[] = ['tcp', 'local', 'tls'];
+
+/** ServerQt's `tls` option for the 'tls' kind: client certificates from the test CA required. */
+export function serverTlsOptions(): Record<string, unknown> {
+  const pki = sslPki();
+  return {
+    certificate: pki.serverCert,
+    privateKey: pki.serverKey,
+    ca: pki.caCert,
+    verifyMode: 'verify',
+  };
+}
+
+/** ClientQt's `tls` option for the 'tls' kind: the test CA and a client certificate. */
+export function clientTlsOptions(): Record<string, unknown> {
+  const pki = sslPki();
+  return { certificate: pki.clientCert, privateKey: pki.clientKey, ca: pki.caCert };
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -72,7 +95,13 @@ export interface ServerApp {
   /** Absolute socket path (local) or ''. */
   readonly fullServerName: string;
   /** Options a ClientQt needs to reach it. */
-  readonly target: { transport: TransportKind; host?: string; port?: number; name?: string };
+  readonly target: {
+    transport: 'tcp' | 'local';
+    host?: string;
+    port?: number;
+    name?: string;
+    tls?: Record<string, unknown>;
+  };
   /** Writes one command line to its stdin. */
   command(line: string): void;
   /** Kills it (SIGKILL) and waits; removes its socket file (local). */
@@ -91,10 +120,13 @@ export interface ServerSpec {
 
 /** The command line of a server app process. */
 export function serverArgs(spec: ServerSpec & { name: string }): string[] {
-  const args = ['--transport', spec.transport];
-  if (spec.transport === 'tcp') args.push('--port', String(spec.port ?? 0));
+  const tcp = spec.transport !== 'local';
+  const args = ['--transport', tcp ? 'tcp' : 'local'];
+  if (tcp) args.push('--port', String(spec.port ?? 0));
   else args.push('--name', spec.name);
-  if (spec.options) args.push('--options', JSON.stringify(spec.options));
+  const options =
+    spec.transport === 'tls' ? { tls: serverTlsOptions(), ...spec.options } : spec.options;
+  if (options) args.push('--options', JSON.stringify(options));
   return nodeWithTsArgs(SERVER_APP, ...args);
 }
 
@@ -109,7 +141,7 @@ export async function startServer(spec: ServerSpec): Promise<ServerApp> {
     await run.stop();
     throw err;
   }
-  const port = spec.transport === 'tcp' ? Number(ready.port) : 0;
+  const port = spec.transport !== 'local' ? Number(ready.port) : 0;
   const fullServerName = spec.transport === 'local' ? String(ready.fullServerName) : '';
   return {
     run,
@@ -120,7 +152,9 @@ export async function startServer(spec: ServerSpec): Promise<ServerApp> {
     target:
       spec.transport === 'tcp'
         ? { transport: 'tcp', host: '127.0.0.1', port }
-        : { transport: 'local', name },
+        : spec.transport === 'tls'
+          ? { transport: 'tcp', host: '127.0.0.1', port, tls: clientTlsOptions() }
+          : { transport: 'local', name },
     command: (line) => run.proc.stdin!.write(line + '\n'),
     async stop() {
       await run.stop();
@@ -195,13 +229,21 @@ export interface RawPeer {
 
 /** Connects a raw `node:net` socket to the server app (TCP port or Unix socket path). */
 export async function rawConnect(server: ServerApp): Promise<RawPeer> {
-  const socket =
-    server.transport === 'tcp'
+  const pki = server.transport === 'tls' ? sslPki() : null;
+  const socket = pki
+    ? tls.connect({
+        host: '127.0.0.1',
+        port: server.port,
+        ca: readFileSync(pki.caCert),
+        cert: readFileSync(pki.clientCert),
+        key: readFileSync(pki.clientKey),
+      })
+    : server.transport === 'tcp'
       ? net.createConnection({ host: '127.0.0.1', port: server.port })
       : net.createConnection({ path: server.fullServerName });
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
+    socket.once(pki ? 'secureConnect' : 'connect', () => resolve());
     socket.once('close', () => reject(new Error('raw connection closed before connecting')));
   });
   const frames: Buffer[] = [];

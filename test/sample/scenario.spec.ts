@@ -65,4 +65,23 @@ describe('the sample system (npm start)', () => {
     const mine = output.match(/qt-sample-inventory-(\d+)/)?.[0];
     expect(leftovers).not.toContain(mine);
   }, 120000);
+
+  it('with --tls, billing serves mutual TLS and the gateway reaches it with its client certificate: the scenario answers the same', async () => {
+    const { code, output } = await runSample(['--tls']);
+    if (code !== 0) console.log(output);
+    expect(code).toBe(0);
+    expect(output).toContain('over TCP with mutual TLS');
+    expect(output).toMatch(/billing +127\.0\.0\.1:\d+ \(mutual TLS\) +ready/);
+    // The calls to billing (an order, its invoice) went through TLS.
+    expect(output).toMatch(
+      /answer: 201 \{"order":\{"id":"[0-9a-f]{8}","sku":"widget","quantity":3\},"total":13\.5,"stockLeft":9\}/,
+    );
+    expect(output).toMatch(
+      /answer: 200 \[\{"orderId":"[0-9a-f]{8}","sku":"widget","quantity":3,"total":13\.5\}\]/,
+    );
+    expect(output).not.toContain('✗');
+    expect(output).toContain(
+      'Done: every step answered as expected, every service stopped cleanly.',
+    );
+  }, 120000);
 });

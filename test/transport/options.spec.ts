@@ -3,6 +3,8 @@
  * that fails with InvalidOptionError ('QT_INVALID_OPTION') naming the option and what it
  * accepts; ServerQt and ClientQt fail the same way at construction.
  */
+import { readFileSync } from 'node:fs';
+
 import {
   ClientQt,
   InvalidOptionError,
@@ -11,6 +13,7 @@ import {
   resolveQtOptions,
   type QtTransportOptions,
 } from '../../lib/transport/index.js';
+import { removeSslPki, sslPki } from '../helpers/qssl-pki.js';
 
 const MiB = 1024 * 1024;
 
@@ -229,7 +232,28 @@ const WRONG: Array<[string, Record<string, unknown>, string[]]> = [
   ['reconnect.maxDelay', { reconnect: { maxDelay: '5s' } }, ['integer', '1']],
   ['reconnect.backoff', { reconnect: { backoff: 2 } }, ['retries', 'initialDelay', 'maxDelay']],
   ['closeTimeout', { closeTimeout: -1 }, ['integer', '0']],
-  ['tls', { tls: { cert: 'x' } }, ['TLS']],
+  ['tls', { tls: 'on' }, ['object', 'certificate', 'privateKey', 'ca', 'verifyMode']],
+  ['tls', { transport: 'local', name: 'svc', tls: {} }, ["'local'", 'TCP']],
+  ['tls.cert', { tls: { cert: 'x' } }, ['certificate', 'privateKey', 'ca', 'peerName']],
+  [
+    'tls.certificate',
+    { tls: { certificate: '/nonexistent/server.pem' } },
+    ['PEM text', 'file path', 'ENOENT'],
+  ],
+  ['tls.certificate', { tls: { certificate: Buffer.from('not a certificate') } }, ['PEM']],
+  [
+    'tls.ca',
+    { tls: { ca: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' } },
+    ['PEM'],
+  ],
+  [
+    'tls.verifyMode',
+    { tls: { verifyMode: 'strict' } },
+    ["'none'", "'query'", "'verify'", "'auto'"],
+  ],
+  ['tls.peerName', { tls: { peerName: '' } }, ['non-empty string']],
+  ['tls.handshakeTimeout', { tls: { handshakeTimeout: 0 } }, ['integer', '1']],
+  ['tls.passphrase', { tls: { passphrase: 42 } }, ['string']],
 ];
 
 describe('resolveQtOptions: a wrong value names the option and the accepted values', () => {
@@ -364,3 +388,42 @@ describe('time options stay within what a timer can wait', () => {
     ).not.toThrow();
   });
 });
+
+describe('resolveQtOptions: tls', () => {
+  it('reads PEM from file paths, PEM text and Buffers; a server needs a certificate and a key; defaults verifyMode auto and handshakeTimeout 5000', () => {
+    const pki = sslPki();
+    const server = resolveQtOptions(
+      { tls: { certificate: pki.serverCert, privateKey: readFileSync(pki.serverKey) } },
+      'server',
+    ).tls!;
+    expect(server.certificates).toHaveLength(1);
+    expect(server.certificates[0]!.subjectInfo('CN')).toEqual(['localhost']);
+    expect(server.privateKey!.isNull()).toBe(false);
+    expect(server.ca).toBeNull();
+    expect(server.verifyMode).toBe('auto');
+    expect(server.handshakeTimeout).toBe(5000);
+    const client = resolveQtOptions(
+      { tls: { ca: [readFileSync(pki.caCert, 'utf8'), pki.otherCaCert], peerName: 'localhost' } },
+      'client',
+    ).tls!;
+    expect(client.ca!.map((c) => c.subjectInfo('CN')[0])).toEqual(['QSsl test CA', 'Stranger CA']);
+    expect(client.certificates).toEqual([]);
+    expect(client.peerName).toBe('localhost');
+    expect(resolveQtOptions({}, 'client').tls).toBeNull();
+    expect(invalid({ tls: { ca: pki.caCert } }, 'server').option).toBe('tls');
+    expect(invalid({ tls: { certificate: pki.clientCert } }, 'client').option).toBe(
+      'tls.privateKey',
+    );
+  });
+
+  it('never shows a private key or passphrase in the message', () => {
+    const err = invalid({
+      tls: { privateKey: '-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n' },
+    });
+    expect(err.option).toBe('tls.privateKey');
+    expect(err.message).not.toContain('secret');
+    expect(invalid({ tls: { passphrase: 123456 } }).message).not.toContain('123456');
+  });
+});
+
+afterAll(() => removeSslPki());
