@@ -26,14 +26,13 @@ import {
   SocketState,
   SocketType,
 } from './socket-enums.js';
+import { waitOn, type Settle } from './wait-on.js';
 
 /** An empty read result, shared (it has no bytes anyone could change). */
 const NO_BYTES = Buffer.alloc(0);
 
 /** Qt's per-address connect timeout (QT_CONNECT_TIMEOUT), in ms. */
 const CONNECT_TIMEOUT_MS = 30000;
-
-type Settle = (value: boolean) => void;
 
 /**
  * The base of Qt's sockets (QAbstractSocket), over Node's `net.Socket`: Qt's state
@@ -1165,41 +1164,13 @@ export abstract class QAbstractSocket extends QIODevice {
     this.boundAddress = null;
   }
 
-  /**
-   * Runs one wait: `watch` connects the slots that settle it and returns their
-   * disconnectors; on timeout `onTimeout` runs and the wait resolves false.
-   */
+  /** One wait (see waitOn). */
   private waitFor(
     msecs: number,
     watch: (settle: Settle) => Array<() => void>,
     onTimeout: () => void,
   ): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      let timer: NodeJS.Timeout | null = null;
-      let disconnectors: Array<() => void> = [];
-      let settled = false;
-      const settle: Settle = (value) => {
-        if (settled) return;
-        settled = true;
-        if (timer) clearTimeout(timer);
-        for (const d of disconnectors) d();
-        resolve(value);
-      };
-      disconnectors = watch(settle);
-      if (settled) {
-        for (const d of disconnectors) d();
-        return;
-      }
-      if (msecs >= 0) {
-        timer = setTimeout(() => {
-          if (settled) return;
-          settled = true;
-          for (const d of disconnectors) d();
-          onTimeout();
-          resolve(false);
-        }, msecs);
-      }
-    });
+    return waitOn(msecs, watch, onTimeout);
   }
 }
 

@@ -20,6 +20,7 @@ import {
   SocketState,
   SocketType,
 } from './socket-enums.js';
+import { waitOn, type Settle } from './wait-on.js';
 
 /** The largest UDP payload over IPv4: 65535 - 20 (IP header) - 8 (UDP header). */
 const MAX_IPV4_PAYLOAD = 65507;
@@ -36,8 +37,6 @@ export interface ReadDatagramResult {
   host: QHostAddress;
   port: number;
 }
-
-type Settle = (value: boolean) => void;
 
 /**
  * A UDP socket (Qt's QUdpSocket) over Node's `dgram`: QAbstractSocket with socketType()
@@ -1140,41 +1139,4 @@ function resolveInterface(
   if (family === 6) return { node: `::%${name}`, name };
   const v4 = (interfaces[name] ?? []).find((i) => i.family === 'IPv4');
   return v4 ? { node: v4.address, name } : null;
-}
-
-/**
- * Runs one wait: `watch` connects the slots that settle it and returns their disconnectors;
- * after `msecs` (-1 = never) `onTimeout` runs and the wait resolves false.
- */
-function waitOn(
-  msecs: number,
-  watch: (settle: Settle) => Array<() => void>,
-  onTimeout: () => void,
-): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    let timer: NodeJS.Timeout | null = null;
-    let disconnectors: Array<() => void> = [];
-    let settled = false;
-    const finish = (value: boolean): void => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      for (const d of disconnectors) d();
-      resolve(value);
-    };
-    disconnectors = watch(finish);
-    if (settled) {
-      for (const d of disconnectors) d();
-      return;
-    }
-    if (msecs >= 0) {
-      timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        for (const d of disconnectors) d();
-        onTimeout();
-        resolve(false);
-      }, msecs);
-    }
-  });
 }
