@@ -9,8 +9,7 @@ import {
   type Provider,
 } from '@nestjs/common';
 
-import { ClientQt } from '../transport/client-qt.js';
-import type { QtTransportOptions } from '../transport/options.js';
+import { ClientQt, type QtTransportOptions } from '../transport/index.js';
 
 /** Injection token of the server options given to the module (for `connectMicroservice`). */
 export const QT_SERVER_OPTIONS = Symbol.for('nestjs-qt-transport:server-options');

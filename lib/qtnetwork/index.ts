@@ -2,8 +2,13 @@
  * nestjs-qt-transport/qtnetwork: a TypeScript port of Qt's socket classes, usable on its
  * own (no Nest, no rxjs).
  */
-export { Signal, type Slot, type SlotErrorHandler } from './signal.js';
-export { qInstallMessageHandler, qWarning, QtMsgType, type QtMessageHandler } from './qlogging.js';
+export { Signal, type Slot, type SlotErrorHandler } from './core/signal.js';
+export {
+  qInstallMessageHandler,
+  qWarning,
+  QtMsgType,
+  type QtMessageHandler,
+} from './core/qlogging.js';
 export {
   SocketState,
   SocketError,
@@ -12,15 +17,15 @@ export {
   SocketOption,
   BindFlag,
   socketErrorName,
-} from './socket-enums.js';
-export { OpenModeFlag, type OpenMode } from './open-mode.js';
-export { QHostAddress, SpecialAddress, ConversionModeFlag } from './qhost-address.js';
-export { QIODevice, type WritableData } from './qiodevice.js';
-export { QAbstractSocket } from './qabstract-socket.js';
-export { QTcpSocket } from './qtcp-socket.js';
-export { QTcpServer } from './qtcp-server.js';
-export { QUdpSocket, type ReadDatagramResult } from './qudp-socket.js';
-export { QNetworkDatagram } from './qnetwork-datagram.js';
+} from './kernel/socket-enums.js';
+export { OpenModeFlag, type OpenMode } from './core/open-mode.js';
+export { QHostAddress, SpecialAddress, ConversionModeFlag } from './kernel/qhost-address.js';
+export { QIODevice, type WritableData } from './core/qiodevice.js';
+export { QAbstractSocket } from './socket/qabstract-socket.js';
+export { QTcpSocket } from './socket/qtcp-socket.js';
+export { QTcpServer } from './socket/qtcp-server.js';
+export { QUdpSocket, type ReadDatagramResult } from './socket/qudp-socket.js';
+export { QNetworkDatagram } from './kernel/qnetwork-datagram.js';
 export {
   QSsl,
   KeyType,
@@ -32,31 +37,31 @@ export {
   PeerVerifyMode,
   SslMode,
   NextProtocolNegotiationStatus,
-} from './qssl.js';
-export { QSslCertificate, SubjectInfo, PatternSyntax } from './qssl-certificate.js';
-export { QSslKey } from './qssl-key.js';
-export { QSslCipher } from './qssl-cipher.js';
-export { QSslError, SslError } from './qssl-error.js';
-export { QSslConfiguration } from './qssl-configuration.js';
-export { QSslSocket } from './qssl-socket.js';
-export { QSslServer } from './qssl-server.js';
+} from './ssl/qssl.js';
+export { QSslCertificate, SubjectInfo, PatternSyntax } from './ssl/qssl-certificate.js';
+export { QSslKey } from './ssl/qssl-key.js';
+export { QSslCipher } from './ssl/qssl-cipher.js';
+export { QSslError, SslError } from './ssl/qssl-error.js';
+export { QSslConfiguration } from './ssl/qssl-configuration.js';
+export { QSslSocket } from './ssl/qssl-socket.js';
+export { QSslServer } from './ssl/qssl-server.js';
 export {
   LocalSocketState,
   LocalSocketError,
   LocalServerSocketOption,
   LocalSocketOption,
-} from './local-socket-enums.js';
-export { QLocalSocket } from './qlocal-socket.js';
-export { QNetworkProxy, ProxyType, ProxyCapability } from './qnetwork-proxy.js';
-export { QNetworkProxyQuery, QueryType } from './qnetwork-proxy-query.js';
-export { QNetworkProxyFactory } from './qnetwork-proxy-factory.js';
-export { QAuthenticator } from './qauthenticator.js';
-export { QLocalServer } from './qlocal-server.js';
+} from './socket/local-socket-enums.js';
+export { QLocalSocket } from './socket/qlocal-socket.js';
+export { QNetworkProxy, ProxyType, ProxyCapability } from './kernel/qnetwork-proxy.js';
+export { QNetworkProxyQuery, QueryType } from './kernel/qnetwork-proxy-query.js';
+export { QNetworkProxyFactory } from './kernel/qnetwork-proxy-factory.js';
+export { QAuthenticator } from './kernel/qauthenticator.js';
+export { QLocalServer } from './socket/qlocal-server.js';
 export {
   fullLocalServerName,
   probeLocalServer,
   MAX_SOCKET_PATH_BYTES,
   type LocalServerStatus,
-} from './local-names.js';
-export { type NativeSocketHandle } from './native-handle.js';
-export { ByteQueue } from './byte-queue.js';
+} from './socket/local-names.js';
+export { type NativeSocketHandle } from './socket/native-handle.js';
+export { ByteQueue } from './core/byte-queue.js';

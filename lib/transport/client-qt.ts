@@ -19,10 +19,10 @@ import {
   QtConnectionError,
   QtTransportError,
   RequestTimeoutError,
-} from './errors.js';
+} from './wire/errors.js';
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
-import { checkClientPacket } from './packets.js';
-import { QtConnection, type QtStreamSocket } from './qt-connection.js';
+import { checkClientPacket } from './wire/packets.js';
+import { QtConnection, type QtStreamSocket } from './wire/qt-connection.js';
 import { sslConfiguration } from './tls.js';
 
 /** Events of ClientQt, for `on(event, callback)`. */

@@ -15,14 +15,14 @@ export {
   type QtReconnectOptions,
   type ResolvedQtOptions,
 } from './options.js';
-export * from './errors.js';
-export { FrameDecoder, frameHeader } from './frame-decoder.js';
+export * from './wire/errors.js';
+export { FrameDecoder, frameHeader } from './wire/frame-decoder.js';
 export {
   decodePayload,
   encodePayload,
   encodePayloadChunks,
   detectCodec,
   type CodecName,
-} from './codec.js';
-export { encodeCborChunks } from './cbor-encoder.js';
-export { QtConnection, type QtStreamSocket } from './qt-connection.js';
+} from './wire/codec.js';
+export { encodeCborChunks } from './wire/cbor-encoder.js';
+export { QtConnection, type QtStreamSocket } from './wire/qt-connection.js';

@@ -1,7 +1,7 @@
 import type { Deserializer, Serializer } from '@nestjs/microservices';
 
-import type { CodecName } from './codec.js';
-import { InvalidOptionError } from './errors.js';
+import type { CodecName } from './wire/codec.js';
+import { InvalidOptionError } from './wire/errors.js';
 import { resolveTlsOptions, type QtTlsOptions, type ResolvedTlsOptions } from './tls.js';
 
 /** Socket options applied to every connection (Qt's QAbstractSocket::SocketOption). */

@@ -1,6 +1,6 @@
 import { BaseRpcContext } from '@nestjs/microservices';
 
-import type { QtStreamSocket } from './qt-connection.js';
+import type { QtStreamSocket } from './wire/qt-connection.js';
 
 /** What a QtContext carries: the socket, the pattern, the request id and the metadata. */
 export type QtContextArgs = [

@@ -15,11 +15,11 @@ import {
   type SocketError,
 } from '../qtnetwork/index.js';
 
-import type { CodecName } from './codec.js';
-import { FrameTooLargeError, IdleTimeoutError, QtTransportError } from './errors.js';
+import type { CodecName } from './wire/codec.js';
+import { FrameTooLargeError, IdleTimeoutError, QtTransportError } from './wire/errors.js';
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
-import { classifyServerPacket, type IncomingQtPacket } from './packets.js';
-import { QtConnection, type QtStreamSocket } from './qt-connection.js';
+import { classifyServerPacket, type IncomingQtPacket } from './wire/packets.js';
+import { QtConnection, type QtStreamSocket } from './wire/qt-connection.js';
 import { QtContext } from './qt-context.js';
 import { sslConfiguration } from './tls.js';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import { PeerVerifyMode, QSslCertificate, QSslConfiguration, QSslKey } from '../qtnetwork/index.js';
 
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from './wire/errors.js';
 
 /** PEM text, a Buffer holding PEM, or the path of a PEM file. */
 export type PemSource = string | Buffer;

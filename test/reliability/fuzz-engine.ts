@@ -20,11 +20,11 @@
  *   codec (a handler that returns its input would otherwise throw while replying), and a
  *   CBOR payload agrees with a strict reader of the documented subset (`strictCbor` below).
  */
-import { MAX_NESTING } from '../../lib/transport/codec.js';
-import { decodePayload, encodePayload, type CodecName } from '../../lib/transport/codec.js';
-import { InvalidPacketError, QtTransportError } from '../../lib/transport/errors.js';
-import { FrameDecoder } from '../../lib/transport/frame-decoder.js';
-import { checkReplyPacket, classifyServerPacket } from '../../lib/transport/packets.js';
+import { MAX_NESTING } from '../../lib/transport/wire/codec.js';
+import { decodePayload, encodePayload, type CodecName } from '../../lib/transport/wire/codec.js';
+import { InvalidPacketError, QtTransportError } from '../../lib/transport/wire/errors.js';
+import { FrameDecoder } from '../../lib/transport/wire/frame-decoder.js';
+import { checkReplyPacket, classifyServerPacket } from '../../lib/transport/wire/packets.js';
 
 import {
   Prng,

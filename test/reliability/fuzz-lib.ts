@@ -8,7 +8,7 @@
  * Every input is derived from (seed, index) alone (`inputRng`), so any input of a run can
  * be regenerated from the seed and its index (fuzz-runner.ts --replay).
  */
-import { encodePayload } from '../../lib/transport/codec.js';
+import { encodePayload } from '../../lib/transport/wire/codec.js';
 
 // ---------------------------------------------------------------- PRNG
 

@@ -12,9 +12,9 @@
 // when anything fuzz.spec.ts asserts on failed (an invariant, a round trip, a CBOR value
 // of the documented subset), else 0. FUZZ_SEED / FUZZ_COUNT are the defaults of --seed /
 // --count. Run it with --expose-gc (as fuzz.spec.ts does) for heap samples of live objects.
-import { decodePayload } from '../../lib/transport/codec.js';
-import { FrameDecoder } from '../../lib/transport/frame-decoder.js';
-import { checkReplyPacket, classifyServerPacket } from '../../lib/transport/packets.js';
+import { decodePayload } from '../../lib/transport/wire/codec.js';
+import { FrameDecoder } from '../../lib/transport/wire/frame-decoder.js';
+import { checkReplyPacket, classifyServerPacket } from '../../lib/transport/wire/packets.js';
 
 import { canon, generateInput, runFuzz } from './fuzz-engine.js';
 import { resolveSeed } from './fuzz-lib.js';

@@ -21,10 +21,10 @@
  * every 10,000 inputs, and a run that says nothing for 30 s is killed and reported as a
  * hang near the last input it reported. The whole run is bounded by a time budget.
  */
-import { decodePayload, encodePayload } from '../../lib/transport/codec.js';
-import { FrameDecoder, frameHeader } from '../../lib/transport/frame-decoder.js';
-import { FrameTooLargeError, QtTransportError } from '../../lib/transport/errors.js';
-import { checkReplyPacket, classifyServerPacket } from '../../lib/transport/packets.js';
+import { decodePayload, encodePayload } from '../../lib/transport/wire/codec.js';
+import { FrameDecoder, frameHeader } from '../../lib/transport/wire/frame-decoder.js';
+import { FrameTooLargeError, QtTransportError } from '../../lib/transport/wire/errors.js';
+import { checkReplyPacket, classifyServerPacket } from '../../lib/transport/wire/packets.js';
 import { nodeWithTsArgs, startChild } from '../helpers/child-process.js';
 
 import {

@@ -1,0 +1,149 @@
+import * as http from 'node:http';
+import * as net from 'node:net';
+
+import {
+  ProxyTunnelError,
+  proxyConnectionError,
+  type ProxyEndpoint,
+  type Tunnel,
+  type TunnelTarget,
+} from './proxy-tunnel.js';
+import { SocketError } from '../../kernel/socket-enums.js';
+
+/** Qt's texts for HTTP CONNECT failures (QHttpSocketEngine). */
+const TEXT = {
+  refused: 'Proxy connection refused',
+  notFound: 'Proxy server not found',
+  closed: 'Proxy connection closed prematurely',
+  timedOut: 'Proxy server connection timed out',
+  denied: 'Proxy denied connection',
+  communication: 'Error communicating with HTTP proxy',
+  notHttp: 'Did not receive HTTP response from proxy',
+  authParse: 'Error parsing authentication request from proxy',
+  authRequired: 'Authentication required',
+} as const;
+
+/** The CONNECT target in authority form; IPv6 in brackets (RFC 3986), as Qt does not. */
+export function connectAuthority(target: TunnelTarget): string {
+  return net.isIPv6(target.host)
+    ? `[${target.host}]:${target.port}`
+    : `${target.host}:${target.port}`;
+}
+
+/** The realm of a Basic challenge, or null if the proxy offers no scheme the port speaks. */
+function basicRealm(challenge: string | string[] | undefined): string | null {
+  const values = Array.isArray(challenge) ? challenge : challenge ? [challenge] : [];
+  for (const value of values) {
+    const match = /^\s*Basic\b(?:.*?\brealm="([^"]*)")?/i.exec(value);
+    if (match) return match[1] ?? '';
+  }
+  return null;
+}
+
+/** Maps the proxy's answer to CONNECT, as Qt does. */
+function statusError(status: number, res: http.IncomingMessage): ProxyTunnelError {
+  const E = SocketError;
+  switch (status) {
+    case 403:
+    case 405:
+      return new ProxyTunnelError(E.SocketAccessError, TEXT.denied);
+    case 404:
+      return new ProxyTunnelError(E.HostNotFoundError, 'Host not found');
+    case 503:
+      return new ProxyTunnelError(E.ConnectionRefusedError, 'Connection refused');
+    case 407: {
+      const realm = basicRealm(res.headers['proxy-authenticate']);
+      if (realm === null) return new ProxyTunnelError(E.ProxyProtocolError, TEXT.authParse);
+      return new ProxyTunnelError(
+        E.ProxyAuthenticationRequiredError,
+        TEXT.authRequired,
+        'required',
+        realm,
+      );
+    }
+    default:
+      return new ProxyTunnelError(E.ProxyProtocolError, TEXT.communication);
+  }
+}
+
+/**
+ * Opens an HTTP CONNECT tunnel to `target` through `proxy` with Node's own HTTP client.
+ * Credentials, when set, are sent as Basic authorization with the first request (Qt waits
+ * for a 407 first); a 407 is reported for proxyAuthenticationRequired with its realm.
+ */
+export function openHttpTunnel(
+  proxy: ProxyEndpoint,
+  target: TunnelTarget,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Tunnel> {
+  return new Promise((resolve, reject) => {
+    if (proxy.host === '') {
+      reject(new ProxyTunnelError(SocketError.ProxyNotFoundError, TEXT.notFound));
+      return;
+    }
+    const authority = connectAuthority(target);
+    const headers: http.OutgoingHttpHeaders = {
+      Host: authority,
+      'Proxy-Connection': 'keep-alive',
+      'User-Agent': 'Mozilla/5.0',
+    };
+    if (proxy.user || proxy.password) {
+      const token = Buffer.from(`${proxy.user}:${proxy.password}`, 'latin1').toString('base64');
+      headers['Proxy-Authorization'] = `Basic ${token}`;
+    }
+    let settled = false;
+    const finish = (result: Tunnel | ProxyTunnelError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (result instanceof ProxyTunnelError) reject(result);
+      else resolve(result);
+    };
+    const req = http.request({
+      host: proxy.host,
+      port: proxy.port,
+      method: 'CONNECT',
+      path: authority,
+      headers,
+      agent: false,
+      setHost: false,
+      // Qt accepts bare LF line endings in the proxy's answer; so does this parser.
+      insecureHTTPParser: true,
+    });
+    const onAbort = (): void => {
+      req.destroy();
+      finish(new ProxyTunnelError(SocketError.OperationError, 'Aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish(new ProxyTunnelError(SocketError.ProxyConnectionTimeoutError, TEXT.timedOut));
+    }, timeoutMs);
+    req.on('connect', (res: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      const status = res.statusCode ?? 0;
+      if (status !== 200) {
+        socket.destroy();
+        finish(statusError(status, res));
+        return;
+      }
+      finish({ socket, head });
+    });
+    req.on('response', (res: http.IncomingMessage) => {
+      // Not expected for CONNECT, but never leave a request hanging.
+      res.resume();
+      finish(statusError(res.statusCode ?? 0, res));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (typeof err.code === 'string' && err.code.startsWith('HPE_')) {
+        finish(new ProxyTunnelError(SocketError.ProxyProtocolError, TEXT.notHttp));
+      } else if (err.code === 'ECONNRESET' && /hang up/.test(err.message)) {
+        finish(new ProxyTunnelError(SocketError.ProxyConnectionClosedError, TEXT.closed));
+      } else {
+        finish(proxyConnectionError(err, TEXT));
+      }
+    });
+    req.end();
+  });
+}

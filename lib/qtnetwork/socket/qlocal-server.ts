@@ -1,0 +1,591 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { AcceptQueue, DEFAULT_BACKLOG } from './accept-queue.js';
+import {
+  fullLocalServerName,
+  nativeLocalAddress,
+  probeLocalServer,
+  socketPathProblem,
+  type LocalServerStatus,
+} from './local-names.js';
+import { LocalServerSocketOption } from './local-socket-enums.js';
+import { errnoCode } from './native-errors.js';
+import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
+import { QLocalSocket } from './qlocal-socket.js';
+import { qWarning } from '../core/qlogging.js';
+import { Signal } from '../core/signal.js';
+import { SocketError } from '../kernel/socket-enums.js';
+
+const LISTEN = 'QLocalServer::listen';
+const WINDOWS = process.platform === 'win32';
+const LINUX = process.platform === 'linux';
+
+interface LocalServerError {
+  error: SocketError;
+  text: string;
+}
+
+/** Qt's mapping of a listen failure to an error and its text. */
+function mapListenError(err: unknown): LocalServerError {
+  const code = errnoCode(err);
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return { error: SocketError.SocketAccessError, text: `${LISTEN}: Permission denied` };
+    case 'ELOOP':
+    case 'ENOENT':
+    case 'ENAMETOOLONG':
+    case 'EROFS':
+    case 'ENOTDIR':
+      return { error: SocketError.HostNotFoundError, text: `${LISTEN}: Name error` };
+    case 'EADDRINUSE':
+    case 'EEXIST':
+      return { error: SocketError.AddressInUseError, text: `${LISTEN}: Address in use` };
+    default:
+      return {
+        error: SocketError.UnknownSocketError,
+        text: `${LISTEN}: Unknown error${code ? ` ${code}` : ''}`,
+      };
+  }
+}
+
+/** 'absent' if nothing is at `full`, else 'unknown' (without connecting to it). */
+function pathStatus(full: string): LocalServerStatus {
+  try {
+    fs.lstatSync(full);
+    return 'unknown';
+  } catch (err) {
+    return errnoCode(err) === 'ENOENT' ? 'absent' : 'unknown';
+  }
+}
+
+function addressInUse(): LocalServerError {
+  return { error: SocketError.AddressInUseError, text: `${LISTEN}: Address in use` };
+}
+
+/** File permission bits for QLocalServer.SocketOption flags (Qt's mapping). */
+function modeFor(options: number): number {
+  let mode = 0;
+  if (options & LocalServerSocketOption.UserAccessOption) mode |= 0o700;
+  if (options & LocalServerSocketOption.GroupAccessOption) mode |= 0o070;
+  if (options & LocalServerSocketOption.OtherAccessOption) mode |= 0o007;
+  return mode;
+}
+
+/**
+ * The bound path of an inherited Unix-socket descriptor (Qt asks getsockname). Node has no
+ * such call, so on Linux the socket's inode is looked up in /proc/net/unix.
+ */
+function boundPathOfDescriptor(fd: number): string {
+  if (!LINUX) return '';
+  try {
+    const link = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+    if (!inode) return '';
+    for (const line of fs.readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[6] === inode) return (cols[7] ?? '').replace(/^@/, '');
+    }
+  } catch {
+    // Not available: the names stay empty.
+  }
+  return '';
+}
+
+/**
+ * A local server (Qt's QLocalServer) on Unix-domain sockets, or named pipes on Windows.
+ *
+ * Names follow Qt: an absolute path is used as is; any other name is a socket in the temp
+ * directory. Errors and texts are Qt's ("QLocalServer::listen: Address in use", ...).
+ *
+ * Socket files are handled with care:
+ * - Without access options, an existing file at the path gives AddressInUseError and is
+ *   left alone (as in Qt).
+ * - With access options (User/Group/Other/World), the socket is created in a private
+ *   directory beside the path, given its mode, then renamed over the path, so there is no
+ *   moment when it is reachable with looser permissions (Qt's method). Qt renames over
+ *   whatever is there; the port does so only when the path is free or holds a stale socket
+ *   (one nobody accepts on); a live server's socket gives AddressInUseError.
+ * - A path that exists and is not a socket is never removed, by anything in this class.
+ * - Path lengths are checked: Node silently truncates a socket path longer than the
+ *   platform's limit; here such a name is refused with HostNotFoundError.
+ *
+ * Pending connections behave as for QTcpServer (see AcceptQueue).
+ */
+export class QLocalServer {
+  static readonly SocketOption = LocalServerSocketOption;
+
+  /** Emitted each time a new connection is available. */
+  readonly newConnection = new Signal<[]>('newConnection');
+
+  private server: net.Server | null = null;
+  private listening = false;
+  private binding = false;
+  private readonly queue = new AcceptQueue<QLocalSocket>({
+    handOut: (raw) => this.incomingConnection(raw),
+    afterHandOut: () => undefined,
+  });
+  private name = '';
+  private fullName = '';
+  private options: number = LocalServerSocketOption.NoOptions;
+  private serverErr = SocketError.UnknownSocketError;
+  private serverErrText = '';
+  /** Identity of the socket file this server created, so that `close()` removes only it. */
+  private ownFile: { dev: number; ino: number } | null = null;
+  /** Runs after the server closed (see temporarySocketPath). */
+  private releaseOnClose: () => void = () => undefined;
+
+  /**
+   * Listens on the local server `name`, or (a number) serves on an inherited listening
+   * Unix-socket descriptor (socket activation). Resolves false, with Qt's error, if already
+   * listening, if the name is empty or too long (HostNotFoundError, "Name error"), in use
+   * (AddressInUseError), or not permitted (SocketAccessError).
+   */
+  async listen(name: string | number): Promise<boolean> {
+    if (this.listening || this.binding) {
+      qWarning('QLocalServer::listen() called when already listening');
+      return false;
+    }
+    if (typeof name === 'number') return this.listenDescriptor(name);
+    if (name === '') {
+      this.setServerError({ error: SocketError.HostNotFoundError, text: `${LISTEN}: Name error` });
+      return false;
+    }
+    const full = fullLocalServerName(name);
+    const problem = socketPathProblem(full);
+    if (problem) {
+      this.setServerError({
+        error: SocketError.HostNotFoundError,
+        text: `${LISTEN}: Name error (${problem})`,
+      });
+      return false;
+    }
+    this.binding = true;
+    let result: LocalServerError | null;
+    try {
+      result = await this.bindAndListen(full);
+    } finally {
+      this.binding = false;
+    }
+    if (result) {
+      this.setServerError(result);
+      return false;
+    }
+    this.name = name;
+    this.fullName = full;
+    return true;
+  }
+
+  /**
+   * Stops listening, closes pending connections nobody took, and removes the socket file
+   * this server created (only if it is still that file). `listen` may be called again.
+   */
+  close(): void {
+    const server = this.server;
+    this.server = null;
+    this.listening = false;
+    this.binding = false;
+    for (const socket of this.queue.stop()) socket.abort();
+    server?.close();
+    this.releaseOnClose();
+    this.releaseOnClose = () => undefined;
+    this.removeOwnFile();
+    this.name = '';
+    this.fullName = '';
+  }
+
+  /** True while listening. */
+  isListening(): boolean {
+    return this.listening;
+  }
+
+  /** The name given to `listen`; "" when not listening. */
+  serverName(): string {
+    return this.name;
+  }
+
+  /** The socket's path (or pipe name); "" when not listening. */
+  fullServerName(): string {
+    return this.fullName;
+  }
+
+  /**
+   * Removes the socket file behind `name`, as Qt does to clean up after a crashed server.
+   * True if it was removed or nothing was there. Unlike Qt, a path that is not a socket
+   * (a regular file, a directory, a symbolic link) is never removed: false.
+   */
+  static removeServer(name: string): boolean {
+    const full = fullLocalServerName(name);
+    if (WINDOWS) return true;
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(full);
+    } catch (err) {
+      return errnoCode(err) === 'ENOENT';
+    }
+    if (!stat.isSocket()) return false;
+    try {
+      fs.unlinkSync(full);
+      return true;
+    } catch (err) {
+      return errnoCode(err) === 'ENOENT';
+    }
+  }
+
+  /**
+   * Tells what is at the path of `name`: 'absent', 'live' (a server accepts on it),
+   * 'stale' (a socket file nobody accepts on), 'not-a-socket', or 'unknown'. Not in Qt.
+   */
+  static serverStatus(name: string, timeoutMs?: number): Promise<LocalServerStatus> {
+    return probeLocalServer(name, timeoutMs);
+  }
+
+  /**
+   * Removes the socket file of `name` only if it is stale (nobody accepts on it). True if
+   * it was removed or nothing was there; never touches a live server's socket or a file
+   * that is not a socket. Not in Qt.
+   */
+  static async removeStaleServer(name: string, timeoutMs?: number): Promise<boolean> {
+    const status = await probeLocalServer(name, timeoutMs);
+    if (status === 'absent') return true;
+    if (status !== 'stale') return false;
+    return QLocalServer.removeServer(name);
+  }
+
+  /** The last error; UnknownSocketError until one occurs. */
+  serverError(): SocketError {
+    return this.serverErr;
+  }
+
+  /** The last error's text; empty until one occurs. */
+  errorString(): string {
+    return this.serverErrText;
+  }
+
+  /** How many connections may be handed out before `nextPendingConnection` (default 30). */
+  maxPendingConnections(): number {
+    return this.queue.maxPending;
+  }
+
+  /** Sets the pending-connection limit. */
+  setMaxPendingConnections(n: number): void {
+    this.queue.maxPending = n;
+    this.queue.scheduleDrain();
+  }
+
+  /** The listen backlog, which also bounds the connections waiting beyond the pending limit (default 50). */
+  listenBacklogSize(): number {
+    return this.queue.backlog;
+  }
+
+  /** Sets the backlog; applies to the next `listen` (and to the waiting bound at once). */
+  setListenBacklogSize(size: number): void {
+    this.queue.backlog = size < 0 ? DEFAULT_BACKLOG : size;
+  }
+
+  /** True if a connection can be taken with `nextPendingConnection`. */
+  hasPendingConnections(): boolean {
+    return this.queue.pending.length > 0;
+  }
+
+  /** Takes the oldest pending connection, or null if none. */
+  nextPendingConnection(): QLocalSocket | null {
+    return this.queue.next();
+  }
+
+  /**
+   * Waits up to `msecs` (-1 = no limit) for a new connection. Resolves
+   * `[hasPendingConnections(), timedOut]`, as Qt's QLocalServer does (so `[true, true]`
+   * when a connection was already pending and none arrived); `[false, false]` when not
+   * listening.
+   */
+  async waitForNewConnection(msecs = 0): Promise<[boolean, boolean]> {
+    if (!this.listening) return [false, false];
+    const [, timedOut] = await this.queue.waitForNew(msecs, () => undefined);
+    // Qt's QLocalServer answers whether a connection is pending, even after a timeout.
+    return [this.hasPendingConnections(), timedOut];
+  }
+
+  /** Sets the access options (QLocalServer.SocketOption flags) used by the next `listen`. */
+  setSocketOptions(options: number): void {
+    this.options = options;
+  }
+
+  /** The access options. */
+  socketOptions(): number {
+    return this.options;
+  }
+
+  /** The listening descriptor, or -1 when not listening. */
+  socketDescriptor(): number {
+    return this.listening ? nativeDescriptor(this.server) : -1;
+  }
+
+  /**
+   * Called for each accepted connection: makes a QLocalSocket of it, adds it to the pending
+   * connections and emits newConnection (Qt emits it from here for QLocalServer).
+   */
+  protected incomingConnection(handle: NativeSocketHandle): void {
+    const socket = new QLocalSocket();
+    if (!socket.setSocketDescriptor(handle)) {
+      handle.destroy();
+      return;
+    }
+    this.addPendingConnection(socket);
+    this.newConnection.emit();
+  }
+
+  /** Adds `socket` to the pending connections. */
+  protected addPendingConnection(socket: QLocalSocket): void {
+    this.queue.addPending(socket);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async bindAndListen(full: string): Promise<LocalServerError | null> {
+    const abstract =
+      LINUX && (this.options & LocalServerSocketOption.AbstractNamespaceOption) !== 0;
+    if (WINDOWS || abstract) {
+      const server = this.createServer();
+      const err = await listenOn(server, nativeLocalAddress(full, abstract), this.queue.backlog);
+      if (err) {
+        server.close();
+        return mapListenError(err);
+      }
+      this.started(server, null);
+      return null;
+    }
+    const access = modeFor(this.options);
+    // Without access options an existing file is never replaced (Qt); with them, only a
+    // stale socket is (Qt replaces anything). Only then does it matter whether a socket
+    // there is stale: without options the path is not probed, so a live server there never
+    // sees a connection (Qt's listen does not connect either).
+    const status = access !== 0 ? await probeLocalServer(full) : pathStatus(full);
+    const replaceStale = status === 'stale' && access !== 0;
+    if (status !== 'absent' && !replaceStale) return addressInUse();
+
+    // The socket is always bound under a temporary name and then linked into place. libuv
+    // unlinks a Unix socket's bound path when the server closes; binding elsewhere means it
+    // only ever removes that temporary name, never a file someone else has put at `full`.
+    const temp = temporarySocketPath(full);
+    if (!temp) return { error: SocketError.HostNotFoundError, text: `${LISTEN}: Name error` };
+    const server = this.createServer();
+    // With access options the socket gets its mode at creation (through the umask), so
+    // it is never reachable with looser permissions; without them it follows the umask.
+    const previous = access !== 0 ? process.umask(0o777 & ~access) : null;
+    const restore = (): void => {
+      if (previous !== null) process.umask(previous);
+    };
+    let err: Error | null;
+    try {
+      err = await listenOn(server, temp.bindPath, this.queue.backlog, restore);
+    } finally {
+      restore();
+    }
+    if (err) {
+      server.close();
+      temp.cleanup();
+      temp.release();
+      return mapListenError(err);
+    }
+    const placed = await placeSocket(temp.realPath, full, replaceStale);
+    temp.cleanup();
+    if (placed) {
+      server.close();
+      temp.release();
+      return placed;
+    }
+    this.releaseOnClose = temp.release;
+    this.started(server, full);
+    return null;
+  }
+
+  private createServer(): net.Server {
+    return net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+  }
+
+  private started(server: net.Server, file: string | null): void {
+    server.removeAllListeners('error');
+    server.on('error', () => undefined);
+    server.on('connection', (raw: net.Socket) => {
+      if (server !== this.server || !this.listening) {
+        raw.destroy();
+        return;
+      }
+      this.queue.offer(raw);
+    });
+    this.server = server;
+    this.listening = true;
+    this.ownFile = null;
+    if (file) {
+      try {
+        const st = fs.lstatSync(file);
+        this.ownFile = { dev: st.dev, ino: st.ino };
+      } catch {
+        this.ownFile = null;
+      }
+    }
+    this.queue.start();
+  }
+
+  private async listenDescriptor(fd: number): Promise<boolean> {
+    this.binding = true;
+    const server = this.createServer();
+    let err: Error | null;
+    try {
+      err = await new Promise<Error | null>((resolve) => {
+        server.once('error', resolve);
+        try {
+          server.listen({ fd, backlog: this.queue.backlog }, () => resolve(null));
+        } catch (e) {
+          resolve(e as Error);
+        }
+      });
+    } finally {
+      this.binding = false;
+    }
+    const handleType = (server as unknown as { _handle?: { constructor?: { name?: string } } })
+      ._handle?.constructor?.name;
+    if (err || handleType !== 'Pipe') {
+      server.close();
+      this.setServerError({
+        error: SocketError.UnsupportedSocketOperationError,
+        text: `${LISTEN}: Invalid socket descriptor`,
+      });
+      return false;
+    }
+    this.started(server, null);
+    const full = boundPathOfDescriptor(fd);
+    this.fullName = full;
+    this.name = full.slice(full.lastIndexOf('/') + 1) || full;
+    return true;
+  }
+
+  private removeOwnFile(): void {
+    const own = this.ownFile;
+    this.ownFile = null;
+    if (!own || !this.fullName) return;
+    try {
+      const st = fs.lstatSync(this.fullName);
+      if (st.isSocket() && st.dev === own.dev && st.ino === own.ino) fs.unlinkSync(this.fullName);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private setServerError(e: LocalServerError): void {
+    this.serverErr = e.error;
+    this.serverErrText = e.text;
+  }
+}
+
+/** Where to bind before linking into place (same file system as the target). */
+interface TemporarySocket {
+  /** The address given to bind (may be a short alias of `realPath`). */
+  bindPath: string;
+  /** The socket file's real path. */
+  realPath: string;
+  /** Removes the socket file and the private directory. */
+  cleanup: () => void;
+  /** Releases what must live as long as the server (called after the server closes). */
+  release: () => void;
+}
+
+/**
+ * A private directory (mode 0700) beside the target, with the socket `s` in it. When that
+ * path is too long for a socket address, Linux can still bind there through the short
+ * alias /proc/self/fd/<dir>/s; the directory descriptor then stays open until the server
+ * closes, because libuv unlinks the bound path at close and that alias must still name
+ * the private directory then. Null if neither fits.
+ */
+function temporarySocketPath(full: string): TemporarySocket | null {
+  let dir: string;
+  try {
+    dir = fs.mkdtempSync(path.join(path.dirname(full), '.q'));
+  } catch {
+    return null;
+  }
+  const realPath = path.join(dir, 's');
+  const cleanup = (): void => {
+    fs.rmSync(realPath, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  if (!socketPathProblem(realPath)) {
+    return { bindPath: realPath, realPath, cleanup, release: () => undefined };
+  }
+  if (LINUX) {
+    try {
+      const fd = fs.openSync(dir, 'r');
+      let open = true;
+      return {
+        bindPath: `/proc/self/fd/${fd}/s`,
+        realPath,
+        cleanup,
+        release: () => {
+          if (open) fs.closeSync(fd);
+          open = false;
+        },
+      };
+    } catch {
+      // Fall through: no way to bind there.
+    }
+  }
+  cleanup();
+  return null;
+}
+
+/**
+ * Puts the socket bound at `temp` at `full`: a hard link, which fails if anything is
+ * there; or, when `replaceStale`, a rename over the socket file if it is still stale.
+ * Returns an error, or null on success.
+ */
+async function placeSocket(
+  temp: string,
+  full: string,
+  replaceStale: boolean,
+): Promise<LocalServerError | null> {
+  if (replaceStale) {
+    // Check again just before replacing: the path may have changed meanwhile.
+    const status = await probeLocalServer(full);
+    if (status === 'stale') {
+      try {
+        fs.renameSync(temp, full);
+        return null;
+      } catch (err) {
+        return mapListenError(err);
+      }
+    }
+    if (status !== 'absent') return addressInUse();
+  }
+  try {
+    fs.linkSync(temp, full);
+    return null;
+  } catch (err) {
+    return mapListenError(err);
+  }
+}
+
+/** Listens on `address`; resolves the error, or null. `bound` runs right after the bind. */
+function listenOn(
+  server: net.Server,
+  address: string,
+  backlog: number,
+  bound?: () => void,
+): Promise<Error | null> {
+  return new Promise((resolve) => {
+    server.once('error', (err) => {
+      bound?.();
+      resolve(err);
+    });
+    try {
+      server.listen({ path: address, backlog }, () => resolve(null));
+      // Node binds a Unix socket synchronously inside listen().
+      bound?.();
+    } catch (err) {
+      bound?.();
+      resolve(err as Error);
+    }
+  });
+}
