@@ -9,11 +9,11 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { freePort } from '../sample/common/free-port.js';
 import type { ClientResult, Settings } from './client.js';
 import { KINDS, LABELS, type Kind } from './kinds.js';
 import { makeBenchPki } from './pki.js';
@@ -29,17 +29,6 @@ const settings: Settings = quick
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs `script` in a child process; resolves its stdout lines. */

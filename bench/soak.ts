@@ -7,13 +7,13 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 
 import { ClientQt } from '../lib/index.js';
+import { freePort } from '../sample/common/free-port.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, fallback: number): number => {
@@ -23,17 +23,6 @@ const arg = (name: string, fallback: number): number => {
 const minutes = arg('--minutes', 1);
 const rate = arg('--rate', 2000);
 const SAMPLE_MS = Math.max(2000, Math.round((minutes * 60000) / 60));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function descriptors(pid: number): number {
   try {

@@ -10,19 +10,26 @@ import {
   QNetworkProxy,
   QSslSocket,
   QTcpSocket,
+  SocketState,
   socketErrorName,
   type SocketError,
 } from '../qtnetwork/index.js';
 
+import { AckedEvents } from './wire/acked-events.js';
 import {
   ClientClosedError,
   QtConnectionError,
-  QtTransportError,
   RequestTimeoutError,
+  type QtTransportError,
 } from './wire/errors.js';
-import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
-import { checkClientPacket } from './wire/packets.js';
-import { QtConnection, type QtStreamSocket } from './wire/qt-connection.js';
+import {
+  resolveQtOptions,
+  type QtProxyOptions,
+  type QtTransportOptions,
+  type ResolvedQtOptions,
+} from './options.js';
+import { ackOf, checkReplyPacket } from './wire/packets.js';
+import { QtConnection, type ConnectionLimits, type QtStreamSocket } from './wire/qt-connection.js';
 import { sslConfiguration } from './tls.js';
 
 /** Events of ClientQt, for `on(event, callback)`. */
@@ -40,12 +47,16 @@ export interface QtClientEvents {
 
 type Callback = (packet: WritePacket) => void;
 
-interface UnackedEvent {
-  packet: ReadPacket & { ackId: number };
-  resends: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
+/** The Qt proxy type of each `proxy.type`. */
+const PROXY_TYPES: Record<QtProxyOptions['type'], ProxyType> = {
+  socks5: ProxyType.Socks5Proxy,
+  http: ProxyType.HttpProxy,
+  none: ProxyType.NoProxy,
+  default: ProxyType.DefaultProxy,
+};
+
+/** How long `close()` waits for the server to take what was emitted before aborting. */
+const CLOSE_GRACE_MS = 5000;
 
 /** The name of a QLocalSocket error, e.g. 'ServerNotFoundError'. */
 function localErrorName(error: LocalSocketError): string {
@@ -67,6 +78,8 @@ function localErrorName(error: LocalSocketError): string {
  */
 export class ClientQt extends ClientProxy {
   private readonly opts: ResolvedQtOptions;
+  /** The client's connection is held to the options, without a server's idle timeout. */
+  private readonly limits: ConnectionLimits;
   private socket: QtStreamSocket | null = null;
   private conn: QtConnection | null = null;
   private connecting: Promise<QtStreamSocket> | null = null;
@@ -76,15 +89,18 @@ export class ClientQt extends ClientProxy {
   /** Requests sent on the current connection and waiting for their last reply, by id. */
   private readonly calls = new Map<number, Callback>();
   private closedByUser = false;
-  /** Acknowledged-event mode: events sent and not yet acknowledged, in the order sent. */
-  private readonly unacked = new Map<number, UnackedEvent>();
-  private nextAckId = 1;
+  /** Acknowledged-event mode: events sent and not yet acknowledged; null when off. */
+  private readonly unacked: AckedEvents<ReadPacket> | null;
   private readonly emitter = new EventEmitter();
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
   constructor(options: QtTransportOptions = {}) {
     super();
     this.opts = resolveQtOptions(options, 'client');
+    this.limits = { ...this.opts, idleTimeout: 0 };
+    this.unacked = this.opts.acknowledgedEvents
+      ? new AckedEvents<ReadPacket>(this.opts.acknowledgedEvents)
+      : null;
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
   }
@@ -113,7 +129,7 @@ export class ClientQt extends ClientProxy {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const closedError = new ClientClosedError();
-    this.failUnacked(closedError);
+    this.unacked?.failAll(closedError);
     for (const [id, callback] of [...this.calls.entries()]) {
       this.calls.delete(id);
       (callback as Callback)({ err: closedError, isDisposed: true });
@@ -125,25 +141,7 @@ export class ClientQt extends ClientProxy {
     const socket = this.socket;
     this.conn = null;
     this.socket = null;
-    if (conn && socket && !conn.isClosed()) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          conn.abort();
-          resolve();
-        }, 5000);
-        timer.unref();
-        const off = (
-          socket.stateChanged as { connect(slot: (s: number) => void): () => void }
-        ).connect((s) => {
-          if (s === 0) {
-            clearTimeout(timer);
-            off();
-            resolve();
-          }
-        });
-        conn.close();
-      });
-    }
+    if (conn && socket) await conn.closeAndWait(CLOSE_GRACE_MS);
     this._status$.next('disconnected');
   }
 
@@ -206,7 +204,7 @@ export class ClientQt extends ClientProxy {
     data: TInput,
   ): Observable<TResult> {
     if (
-      this.opts.acknowledgedEvents &&
+      this.unacked &&
       pattern !== null &&
       pattern !== undefined &&
       data !== null &&
@@ -235,62 +233,18 @@ export class ClientQt extends ClientProxy {
   }
 
   /** Sends an event that the server acknowledges; resolves on the acknowledgement. */
-  private emitAcknowledged<T>(packet: ReadPacket): Promise<T> {
-    const bounds = this.opts.acknowledgedEvents as { maxUnacked: number; maxResends: number };
-    if (this.unacked.size >= bounds.maxUnacked) {
-      return Promise.reject(
-        new QtTransportError(
-          'QT_TOO_MANY_UNACKED_EVENTS',
-          `${this.unacked.size} events wait for acknowledgement (acknowledgedEvents.maxUnacked)`,
-        ),
-      );
-    }
-    return new Promise<T>((resolve, reject) => {
-      const ackId = this.nextAckId++;
-      const entry: UnackedEvent = {
-        packet: { ...packet, ackId },
-        resends: 0,
-        resolve: () => resolve(undefined as T),
-        reject,
-      };
-      this.unacked.set(ackId, entry);
+  private async emitAcknowledged<T>(packet: ReadPacket): Promise<T> {
+    await this.unacked!.add(packet, (numbered) => {
       const conn = this.conn;
-      if (conn && !conn.isClosed()) {
-        try {
-          conn.send(this.serializer.serialize(entry.packet as never) as unknown, this.opts.codec);
-        } catch (err) {
-          this.unacked.delete(ackId);
-          reject(err);
-        }
-      }
+      // Not connected: it goes out with the others after the reconnect.
+      if (conn && !conn.isClosed()) this.sendPacket(conn, numbered);
     });
+    return undefined as T;
   }
 
-  /** After a reconnect: sends the unacknowledged events again, in order, within their bounds. */
-  private resendUnacked(conn: QtConnection): void {
-    const bounds = this.opts.acknowledgedEvents as { maxUnacked: number; maxResends: number };
-    for (const [ackId, entry] of this.unacked) {
-      if (entry.resends >= bounds.maxResends) {
-        this.unacked.delete(ackId);
-        entry.reject(
-          new QtTransportError(
-            'QT_EVENT_NOT_ACKNOWLEDGED',
-            `Event "${String(entry.packet.pattern)}" was not acknowledged after ${entry.resends} resends`,
-          ),
-        );
-        continue;
-      }
-      entry.resends++;
-      conn.send(this.serializer.serialize(entry.packet as never) as unknown, this.opts.codec);
-    }
-  }
-
-  /** Fails every event waiting for its acknowledgement. */
-  private failUnacked(err: unknown): void {
-    for (const [ackId, entry] of [...this.unacked]) {
-      this.unacked.delete(ackId);
-      entry.reject(err);
-    }
+  /** Serializes (Nest's serializer) and sends one packet with the configured codec. */
+  private sendPacket(conn: QtConnection, packet: object): void {
+    conn.send(this.serializer.serialize(packet as never) as unknown, this.opts.codec);
   }
 
   /** Nest's createPacket (which runs the dispatch hook) where the Nest major has it. */
@@ -319,10 +273,9 @@ export class ClientQt extends ClientProxy {
       return () => undefined;
     }
     const id = this.nextId++;
-    const outgoing = this.serializer.serialize({ ...packet, id } as never) as unknown;
     this.calls.set(id, callback);
     try {
-      conn.send(outgoing, this.opts.codec);
+      this.sendPacket(conn, { ...packet, id });
     } catch (err) {
       this.calls.delete(id);
       callback({ err, isDisposed: true });
@@ -332,7 +285,7 @@ export class ClientQt extends ClientProxy {
       if (!this.calls.delete(id)) return;
       // The caller unsubscribed before the last reply: tell the server to stop.
       if (this.conn === conn && !conn.isClosed()) {
-        conn.send(this.serializer.serialize({ id, cancel: true } as never), this.opts.codec);
+        this.sendPacket(conn, { id, cancel: true });
       }
     };
   }
@@ -341,7 +294,7 @@ export class ClientQt extends ClientProxy {
     const conn = this.conn;
     if (!conn || conn.isClosed())
       throw new QtConnectionError('NotConnected', 'The client is not connected');
-    conn.send(this.serializer.serialize(packet as never) as unknown, this.opts.codec);
+    this.sendPacket(conn, packet);
     await conn.whenWritten();
     return undefined as T;
   }
@@ -359,14 +312,7 @@ export class ClientQt extends ClientProxy {
       socket = new QTcpSocket();
     }
     const p = this.opts.proxy;
-    const type =
-      p.type === 'socks5'
-        ? ProxyType.Socks5Proxy
-        : p.type === 'http'
-          ? ProxyType.HttpProxy
-          : p.type === 'none'
-            ? ProxyType.NoProxy
-            : ProxyType.DefaultProxy;
+    const type = PROXY_TYPES[p.type];
     socket.setProxy(
       new QNetworkProxy(type, p.hostName ?? '', p.port ?? 0, p.user ?? '', p.password ?? ''),
     );
@@ -397,9 +343,11 @@ export class ClientQt extends ClientProxy {
             await socket.waitForConnected(this.opts.connectTimeout));
     if (!ok) {
       // Still connecting: the attempt ran out of connectTimeout (a QLocalSocket keeps trying).
-      const timedOut = socket.state() === 2;
+      const timedOut = socket.state() === SocketState.ConnectingState;
       const handshakeTimedOut =
-        socket instanceof QSslSocket && socket.state() === 3 && !socket.isEncrypted();
+        socket instanceof QSslSocket &&
+        socket.state() === SocketState.ConnectedState &&
+        !socket.isEncrypted();
       const error = timedOut
         ? new QtConnectionError(
             'SocketTimeoutError',
@@ -429,7 +377,7 @@ export class ClientQt extends ClientProxy {
 
   private adopt(socket: QtStreamSocket): void {
     QtConnection.applySocketOptions(socket, this.opts);
-    const conn = new QtConnection(socket, this.opts, {
+    const conn = new QtConnection(socket, this.limits, {
       onPacket: (value) => this.onReply(value),
       onProtocolError: (error) => {
         this.emitter.emit('protocolError', error);
@@ -441,32 +389,18 @@ export class ClientQt extends ClientProxy {
     this._status$.next('connected');
     this.emitter.emit('connect', socket);
     conn.start();
-    if (this.unacked.size > 0) this.resendUnacked(conn);
+    this.unacked?.resend((packet) => this.sendPacket(conn, packet));
   }
 
   private onReply(value: unknown): void {
+    const ack = ackOf(value);
+    if (ack) {
+      this.unacked?.acknowledge(ack.ackId);
+      return;
+    }
     let reply;
     try {
-      // An acknowledgement is the transport's own packet: look for it before Nest's
-      // deserializer, which would take { ackId } for a foreign payload.
-      const raw = value as { id?: unknown; ackId?: unknown } | null;
-      const isAck =
-        typeof raw === 'object' &&
-        raw !== null &&
-        raw.id === undefined &&
-        typeof raw.ackId === 'number';
-      const classified = checkClientPacket(
-        isAck ? value : (this.deserializer.deserialize(value) as unknown),
-      );
-      if (classified.kind === 'ack') {
-        const entry = this.unacked.get(classified.packet.ackId);
-        if (entry) {
-          this.unacked.delete(classified.packet.ackId);
-          entry.resolve();
-        }
-        return;
-      }
-      reply = classified.packet;
+      reply = checkReplyPacket(this.deserializer.deserialize(value) as unknown);
     } catch (err) {
       this.emitter.emit('protocolError', err);
       this.conn?.abort();
@@ -511,7 +445,7 @@ export class ClientQt extends ClientProxy {
       callback({ err: lost, isDisposed: true });
     }
     if (this.closedByUser || this.opts.reconnect === false) {
-      this.failUnacked(lost);
+      this.unacked?.failAll(lost);
       this._status$.next('disconnected');
       return;
     }
@@ -541,13 +475,11 @@ export class ClientQt extends ClientProxy {
       }
       if (attempt >= policy.retries) {
         this.reconnecting = null;
-        this.failUnacked(
-          lastError ?? new QtConnectionError('UnknownSocketError', 'Reconnecting failed'),
-        );
+        const failure =
+          lastError ?? new QtConnectionError('UnknownSocketError', 'Reconnecting failed');
+        this.unacked?.failAll(failure);
         this._status$.next('disconnected');
-        settle.reject(
-          lastError ?? new QtConnectionError('UnknownSocketError', 'Reconnecting failed'),
-        );
+        settle.reject(failure);
         return;
       }
       attempt++;

@@ -53,7 +53,9 @@ export interface QtAcknowledgedEventsOptions {
   maxResends?: number;
 }
 
-/** Options of ServerQt and ClientQt (see API.md; unmarked ones apply to both). */
+/**
+ * Options of ServerQt and ClientQt (README.md "Configuration"; unmarked ones apply to both).
+ */
 export interface QtTransportOptions {
   /** 'tcp' (default) or 'local' (Unix-domain socket / Windows named pipe). */
   transport?: 'tcp' | 'local';
@@ -171,60 +173,118 @@ export interface ResolvedQtOptions {
 const MiB = 1024 * 1024;
 /** Node's timers hold at most 2^31 - 1 ms; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** 0xFFFFFFFF is QDataStream's null QByteArray, never a length. */
 const MAX_FRAME_LIMIT = 0xfffffffe;
 
-const DEFAULTS = {
-  transport: 'tcp',
-  host: '127.0.0.1',
-  port: 3000,
-  removeStaleSocket: true,
-  maxPendingConnections: 30,
-  listenBacklogSize: 50,
-  readBufferSize: 0,
-  maxFrameSize: 64 * MiB,
-  incompleteFrameTimeout: 30000,
-  frameTimeout: 30000,
-  minFrameRate: 65536,
-  maxConnections: 1000,
-  idleTimeout: 0,
-  maxSendBufferSize: 128 * MiB,
-  codec: 'json',
-  requestTimeout: 0,
-  connectTimeout: 5000,
-  closeTimeout: 10000,
-  reconnect: { retries: 10, initialDelay: 100, maxDelay: 5000 },
-} as const;
+/** Every key of T, each one required: a table that cannot miss an option nor invent one. */
+type EveryKey<T> = { readonly [K in keyof T]-?: unknown };
 
-const KNOWN = new Set<string>([
-  'transport',
-  'host',
-  'port',
-  'name',
-  'socketAccess',
-  'removeStaleSocket',
-  'maxPendingConnections',
-  'listenBacklogSize',
-  'socketOptions',
-  'readBufferSize',
-  'proxy',
-  'maxFrameSize',
-  'incompleteFrameTimeout',
-  'frameTimeout',
-  'minFrameRate',
-  'maxConnections',
-  'idleTimeout',
-  'maxSendBufferSize',
-  'codec',
-  'serializer',
-  'deserializer',
-  'requestTimeout',
-  'connectTimeout',
-  'reconnect',
-  'closeTimeout',
-  'socketActivation',
-  'acknowledgedEvents',
-  'tls',
-]);
+/**
+ * The one place where defaults are set: every option (README.md "Configuration"), with the
+ * value it takes when it is not given. Its keys, in this order, are also the known option
+ * names, at the top level and in the nested objects; an option without a default is listed
+ * as undefined.
+ */
+const DEFAULTS = {
+  /** 'tcp' or 'local' (Unix-domain socket / Windows named pipe). */
+  transport: 'tcp',
+  /** TCP host: listened on (server) or connected to (client). */
+  host: '127.0.0.1',
+  /** TCP port. */
+  port: 3000,
+  /** Local server name or absolute socket path; '' for TCP, required for 'local'. */
+  name: '',
+  /** Server, local: who may connect (QLocalServer.SocketOption flags). */
+  socketAccess: ['user'],
+  /** Server, local: remove a socket file nobody accepts on before listening. */
+  removeStaleSocket: true,
+  /** Server: connections accepted but not yet taken (Qt's pending limit). */
+  maxPendingConnections: 30,
+  /** Server: kernel listen backlog, and bound of connections waiting beyond it. */
+  listenBacklogSize: 50,
+  /** Every connection's QAbstractSocket options; keepAlive turns on with keepAliveIdle (ms). */
+  socketOptions: {
+    lowDelay: true,
+    keepAlive: false,
+    keepAliveIdle: undefined,
+    sendBufferSize: undefined,
+    receiveBufferSize: undefined,
+    typeOfService: undefined,
+  } as const satisfies EveryKey<QtSocketOptions>,
+  /** Bytes a connection buffers from the kernel before reading stops; 0 = unbounded. */
+  readBufferSize: 0,
+  /** Client: the QNetworkProxy to connect through; 'default' = the application proxy. */
+  proxy: {
+    type: 'default',
+    hostName: undefined,
+    port: undefined,
+    user: undefined,
+    password: undefined,
+  } as const satisfies EveryKey<QtProxyOptions>,
+  /** Bytes per frame, both directions. */
+  maxFrameSize: 64 * MiB,
+  /** Ms a peer may stall in the middle of a frame. */
+  incompleteFrameTimeout: 30000,
+  /** Ms one incoming frame may take, extended by 1 s per minFrameRate bytes; 0 = off. */
+  frameTimeout: 30000,
+  /** Bytes per second of a frame that extend frameTimeout by one second. */
+  minFrameRate: 65536,
+  /** Server: connections served at once; 0 = no limit. */
+  maxConnections: 1000,
+  /** Server: ms a connection may stay with no frame and no handler running; 0 = never. */
+  idleTimeout: 0,
+  /** Bytes queued for a peer that does not read before it is dropped. */
+  maxSendBufferSize: 128 * MiB,
+  /** Client: the encoding of requests, 'json' or 'cbor'. */
+  codec: 'json',
+  /** Nest's serializer hook; none: Nest's own. */
+  serializer: undefined,
+  /** Nest's deserializer hook; none: Nest's own. */
+  deserializer: undefined,
+  /** Client: ms until a request's first reply before it fails; 0 = none. */
+  requestTimeout: 0,
+  /** Client: ms for one connection attempt. */
+  connectTimeout: 5000,
+  /** Client: attempts, and first and largest delay in ms, after a lost connection. */
+  reconnect: {
+    retries: 10,
+    initialDelay: 100,
+    maxDelay: 5000,
+  } as const satisfies EveryKey<QtReconnectOptions>,
+  /** Server: ms close() waits for handlers in flight. */
+  closeTimeout: 10000,
+  /** Server: serve on the descriptor systemd passes (LISTEN_FDS) when there is one. */
+  socketActivation: false,
+  /** Client: off unless given; `true` means these bounds (events waiting, resends of one). */
+  acknowledgedEvents: {
+    maxUnacked: 10000,
+    maxResends: 5,
+  } as const satisfies EveryKey<QtAcknowledgedEventsOptions>,
+  /** TLS over TCP; none: plain TCP (its own defaults are in tls.ts). */
+  tls: null,
+} as const satisfies EveryKey<QtTransportOptions>;
+
+/** The known option names, in DEFAULTS' order (the order an unknown-option error lists). */
+const KNOWN_OPTIONS: readonly string[] = Object.keys(DEFAULTS);
+
+type Options = Record<string, unknown>;
+type Defaults = typeof DEFAULTS;
+/** The top-level options whose default is a number / a boolean. */
+type IntegerOption = {
+  [K in keyof Defaults]: Defaults[K] extends number ? K : never;
+}[keyof Defaults];
+type BooleanOption = {
+  [K in keyof Defaults]: Defaults[K] extends boolean ? K : never;
+}[keyof Defaults];
+
+function isObject(value: unknown): value is Options {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `'a', 'b', 'c'`: the accepted values as an error message lists them. */
+function quoted(values: readonly string[]): string {
+  return values.map((v) => `'${v}'`).join(', ');
+}
 
 function integer(
   name: string,
@@ -240,6 +300,26 @@ function integer(
   return value;
 }
 
+/** An integer that has no default: undefined stays undefined. */
+function optionalInteger(
+  name: string,
+  value: unknown,
+  min: number,
+  max?: number,
+): number | undefined {
+  return value === undefined ? undefined : integer(name, value, 0, min, max);
+}
+
+/** The top-level integer option `key`, or its default. */
+function integerOption(o: Options, key: IntegerOption, min: number, max?: number): number {
+  return integer(key, o[key], DEFAULTS[key], min, max);
+}
+
+/** The top-level option `key`, in ms that a timer can wait, or its default. */
+function msOption(o: Options, key: IntegerOption, min: number): number {
+  return integerOption(o, key, min, MAX_TIMER_MS);
+}
+
 function oneOf<T extends string>(
   name: string,
   value: unknown,
@@ -248,7 +328,7 @@ function oneOf<T extends string>(
 ): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new InvalidOptionError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+    throw new InvalidOptionError(name, `one of ${quoted(allowed)}`, value);
   }
   return value as T;
 }
@@ -259,14 +339,19 @@ function bool(name: string, value: unknown, fallback: boolean): boolean {
   return value;
 }
 
-function plainObject(name: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidOptionError(name, 'an object', value);
-  }
-  return value as Record<string, unknown>;
+/** The top-level boolean option `key`, or its default. */
+function boolOption(o: Options, key: BooleanOption): boolean {
+  return bool(key, o[key], DEFAULTS[key]);
 }
 
-function onlyKeys(name: string, value: Record<string, unknown>, keys: string[]): void {
+function plainObject(name: string, value: unknown): Options {
+  if (!isObject(value)) throw new InvalidOptionError(name, 'an object', value);
+  return value;
+}
+
+/** Rejects a key of the nested option `name` that its DEFAULTS entry does not list. */
+function onlyKeys(name: string, value: Options, defaults: object): void {
+  const keys = Object.keys(defaults);
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) {
       throw new InvalidOptionError(`${name}.${key}`, `one of the keys ${keys.join(', ')}`, key);
@@ -274,38 +359,19 @@ function onlyKeys(name: string, value: Record<string, unknown>, keys: string[]):
   }
 }
 
-function acknowledgedEvents(value: unknown): Required<QtAcknowledgedEventsOptions> | false {
-  if (value === undefined || value === false) return false;
-  if (value === true) return { maxUnacked: 10000, maxResends: 5 };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidOptionError(
-      'acknowledgedEvents',
-      'true, false or an object { maxUnacked, maxResends }',
-      value,
-    );
-  }
-  const v = value as Record<string, unknown>;
-  onlyKeys('acknowledgedEvents', v, ['maxUnacked', 'maxResends']);
-  return {
-    maxUnacked: integer('acknowledgedEvents.maxUnacked', v.maxUnacked, 10000, 1),
-    maxResends: integer('acknowledgedEvents.maxResends', v.maxResends, 5, 0),
-  };
-}
-
-/**
- * Validates options once, at construction, and fills in the defaults. A wrong option
- * throws InvalidOptionError naming the option and what it accepts.
- */
-export function resolveQtOptions(
-  input: QtTransportOptions | undefined,
-  role: 'server' | 'client',
-): ResolvedQtOptions {
+/** `input` as an object of known options only. */
+function knownOptions(input: QtTransportOptions | undefined): Options {
   const o = input === undefined ? {} : plainObject('options', input);
   for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) {
-      throw new InvalidOptionError(key, `a known option (${[...KNOWN].join(', ')})`, o[key]);
+    if (!KNOWN_OPTIONS.includes(key)) {
+      throw new InvalidOptionError(key, `a known option (${KNOWN_OPTIONS.join(', ')})`, o[key]);
     }
   }
+  return o;
+}
+
+/** What to listen on or connect to, but the port: transport, host and local name. */
+function resolveEndpoint(o: Options): Pick<ResolvedQtOptions, 'transport' | 'host' | 'name'> {
   const transport = oneOf('transport', o.transport, ['tcp', 'local'] as const, DEFAULTS.transport);
   if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) {
     throw new InvalidOptionError('host', 'a non-empty string (host name or address)', o.host);
@@ -324,119 +390,104 @@ export function resolveQtOptions(
       undefined,
     );
   }
-  const socketAccessValue = o.socketAccess ?? ['user'];
-  const accessAllowed = ['user', 'group', 'other', 'world'] as const;
-  if (
-    !Array.isArray(socketAccessValue) ||
-    socketAccessValue.some((v) => !(accessAllowed as readonly string[]).includes(v as string))
-  ) {
-    throw new InvalidOptionError(
-      'socketAccess',
-      "an array of 'user', 'group', 'other', 'world'",
-      o.socketAccess,
-    );
+  return {
+    transport,
+    host: (o.host as string | undefined) ?? DEFAULTS.host,
+    name: (o.name as string | undefined) ?? DEFAULTS.name,
+  };
+}
+
+/** Server, local: who may connect; a copy, so later changes to the input do not leak in. */
+function resolveSocketAccess(value: unknown): ResolvedQtOptions['socketAccess'] {
+  const allowed: readonly string[] = ['user', 'group', 'other', 'world'];
+  const access = value ?? DEFAULTS.socketAccess;
+  if (!Array.isArray(access) || access.some((v) => !allowed.includes(v as string))) {
+    throw new InvalidOptionError('socketAccess', `an array of ${quoted(allowed)}`, value);
   }
-  const socketOptionsInput =
-    o.socketOptions === undefined ? {} : plainObject('socketOptions', o.socketOptions);
-  onlyKeys('socketOptions', socketOptionsInput, [
-    'lowDelay',
-    'keepAlive',
-    'keepAliveIdle',
-    'sendBufferSize',
-    'receiveBufferSize',
-    'typeOfService',
-  ]);
-  const keepAliveIdle =
-    socketOptionsInput.keepAliveIdle === undefined
-      ? undefined
-      : integer(
-          'socketOptions.keepAliveIdle',
-          socketOptionsInput.keepAliveIdle,
-          0,
-          1000,
-          MAX_TIMER_MS,
-        );
-  if (keepAliveIdle !== undefined && socketOptionsInput.keepAlive === false) {
+  return [...(access as ResolvedQtOptions['socketAccess'])];
+}
+
+function resolveSocketOptions(value: unknown): ResolvedQtOptions['socketOptions'] {
+  const s = value === undefined ? {} : plainObject('socketOptions', value);
+  onlyKeys('socketOptions', s, DEFAULTS.socketOptions);
+  const keepAliveIdle = optionalInteger(
+    'socketOptions.keepAliveIdle',
+    s.keepAliveIdle,
+    1000,
+    MAX_TIMER_MS,
+  );
+  if (keepAliveIdle !== undefined && s.keepAlive === false) {
     throw new InvalidOptionError(
       'socketOptions.keepAliveIdle',
       'no value when socketOptions.keepAlive is false',
       keepAliveIdle,
     );
   }
-  const socketOptions = {
-    lowDelay: bool('socketOptions.lowDelay', socketOptionsInput.lowDelay, true),
-    keepAlive: bool(
-      'socketOptions.keepAlive',
-      socketOptionsInput.keepAlive,
-      keepAliveIdle !== undefined,
-    ),
+  const keepAliveByDefault = keepAliveIdle !== undefined || DEFAULTS.socketOptions.keepAlive;
+  return {
+    lowDelay: bool('socketOptions.lowDelay', s.lowDelay, DEFAULTS.socketOptions.lowDelay),
+    keepAlive: bool('socketOptions.keepAlive', s.keepAlive, keepAliveByDefault),
     keepAliveIdle,
-    sendBufferSize:
-      socketOptionsInput.sendBufferSize === undefined
-        ? undefined
-        : integer('socketOptions.sendBufferSize', socketOptionsInput.sendBufferSize, 0, 1),
-    receiveBufferSize:
-      socketOptionsInput.receiveBufferSize === undefined
-        ? undefined
-        : integer('socketOptions.receiveBufferSize', socketOptionsInput.receiveBufferSize, 0, 1),
-    typeOfService:
-      socketOptionsInput.typeOfService === undefined
-        ? undefined
-        : integer('socketOptions.typeOfService', socketOptionsInput.typeOfService, 0, 0, 255),
+    sendBufferSize: optionalInteger('socketOptions.sendBufferSize', s.sendBufferSize, 1),
+    receiveBufferSize: optionalInteger('socketOptions.receiveBufferSize', s.receiveBufferSize, 1),
+    typeOfService: optionalInteger('socketOptions.typeOfService', s.typeOfService, 0, 255),
   };
-  const proxyInput = o.proxy === undefined ? { type: 'default' } : plainObject('proxy', o.proxy);
-  onlyKeys('proxy', proxyInput, ['type', 'hostName', 'port', 'user', 'password']);
-  const proxyType = oneOf(
-    'proxy.type',
-    proxyInput.type,
-    ['socks5', 'http', 'none', 'default'] as const,
-    'default',
-  );
-  if (proxyType === 'socks5' || proxyType === 'http') {
-    if (typeof proxyInput.hostName !== 'string' || proxyInput.hostName === '') {
-      throw new InvalidOptionError('proxy.hostName', 'a non-empty string', proxyInput.hostName);
+}
+
+/** Client: the proxy; a SOCKS5 or HTTP proxy needs its host name and port. */
+function resolveProxy(value: unknown): QtProxyOptions {
+  const p = value === undefined ? {} : plainObject('proxy', value);
+  onlyKeys('proxy', p, DEFAULTS.proxy);
+  const types = ['socks5', 'http', 'none', 'default'] as const;
+  const type = oneOf('proxy.type', p.type, types, DEFAULTS.proxy.type);
+  if (type === 'socks5' || type === 'http') {
+    if (typeof p.hostName !== 'string' || p.hostName === '') {
+      throw new InvalidOptionError('proxy.hostName', 'a non-empty string', p.hostName);
     }
-    integer('proxy.port', proxyInput.port ?? -1, 0, 1, 65535);
+    integer('proxy.port', p.port ?? -1, 0, 1, 65535);
   }
   for (const key of ['user', 'password'] as const) {
-    if (proxyInput[key] !== undefined && typeof proxyInput[key] !== 'string') {
-      throw new InvalidOptionError(`proxy.${key}`, 'a string', proxyInput[key]);
+    if (p[key] !== undefined && typeof p[key] !== 'string') {
+      throw new InvalidOptionError(`proxy.${key}`, 'a string', p[key]);
     }
   }
-  let reconnect: Required<QtReconnectOptions> | false;
-  if (o.reconnect === false) {
-    reconnect = false;
-  } else {
-    if (
-      o.reconnect !== undefined &&
-      (typeof o.reconnect !== 'object' || o.reconnect === null || Array.isArray(o.reconnect))
-    ) {
-      throw new InvalidOptionError(
-        'reconnect',
-        'false or an object { retries, initialDelay, maxDelay }',
-        o.reconnect,
-      );
-    }
-    const r = (o.reconnect ?? {}) as Record<string, unknown>;
-    onlyKeys('reconnect', r, ['retries', 'initialDelay', 'maxDelay']);
-    reconnect = {
-      retries: integer('reconnect.retries', r.retries, DEFAULTS.reconnect.retries, 0),
-      initialDelay: integer(
-        'reconnect.initialDelay',
-        r.initialDelay,
-        DEFAULTS.reconnect.initialDelay,
-        1,
-        MAX_TIMER_MS,
-      ),
-      maxDelay: integer(
-        'reconnect.maxDelay',
-        r.maxDelay,
-        DEFAULTS.reconnect.maxDelay,
-        1,
-        MAX_TIMER_MS,
-      ),
-    };
+  return {
+    type,
+    hostName: p.hostName as string | undefined,
+    port: p.port as number | undefined,
+    user: p.user as string | undefined,
+    password: p.password as string | undefined,
+  };
+}
+
+/** Client: reconnection after a lost connection, or false. */
+function resolveReconnect(value: unknown): ResolvedQtOptions['reconnect'] {
+  if (value === false) return false;
+  if (value !== undefined && !isObject(value)) {
+    throw new InvalidOptionError(
+      'reconnect',
+      'false or an object { retries, initialDelay, maxDelay }',
+      value,
+    );
   }
+  const r = value ?? {};
+  const d = DEFAULTS.reconnect;
+  onlyKeys('reconnect', r, d);
+  return {
+    retries: integer('reconnect.retries', r.retries, d.retries, 0),
+    initialDelay: integer(
+      'reconnect.initialDelay',
+      r.initialDelay,
+      d.initialDelay,
+      1,
+      MAX_TIMER_MS,
+    ),
+    maxDelay: integer('reconnect.maxDelay', r.maxDelay, d.maxDelay, 1, MAX_TIMER_MS),
+  };
+}
+
+/** Nest's serializer and deserializer hooks, each an object with its method. */
+function resolveHooks(o: Options): Pick<ResolvedQtOptions, 'serializer' | 'deserializer'> {
   for (const key of ['serializer', 'deserializer'] as const) {
     const hook = o[key] as { serialize?: unknown; deserialize?: unknown } | undefined;
     const method = key === 'serializer' ? 'serialize' : 'deserialize';
@@ -448,78 +499,115 @@ export function resolveQtOptions(
     }
   }
   return {
-    transport,
-    host: (o.host as string | undefined) ?? DEFAULTS.host,
-    port: integer('port', o.port, DEFAULTS.port, 0, 65535),
-    name: (o.name as string | undefined) ?? '',
-    socketAccess: [...(socketAccessValue as Array<'user' | 'group' | 'other' | 'world'>)],
-    removeStaleSocket: bool('removeStaleSocket', o.removeStaleSocket, DEFAULTS.removeStaleSocket),
-    maxPendingConnections: integer(
-      'maxPendingConnections',
-      o.maxPendingConnections,
-      DEFAULTS.maxPendingConnections,
-      1,
-    ),
-    listenBacklogSize: integer(
-      'listenBacklogSize',
-      o.listenBacklogSize,
-      DEFAULTS.listenBacklogSize,
-      1,
-    ),
-    socketOptions,
-    readBufferSize: integer('readBufferSize', o.readBufferSize, DEFAULTS.readBufferSize, 0),
-    proxy: {
-      type: proxyType,
-      hostName: proxyInput.hostName as string | undefined,
-      port: proxyInput.port as number | undefined,
-      user: proxyInput.user as string | undefined,
-      password: proxyInput.password as string | undefined,
-    },
-    maxFrameSize: integer(
-      'maxFrameSize',
-      o.maxFrameSize,
-      DEFAULTS.maxFrameSize,
-      1,
-      MAX_FRAME_LIMIT,
-    ),
-    incompleteFrameTimeout: integer(
-      'incompleteFrameTimeout',
-      o.incompleteFrameTimeout,
-      DEFAULTS.incompleteFrameTimeout,
-      1,
-      MAX_TIMER_MS,
-    ),
-    frameTimeout: integer('frameTimeout', o.frameTimeout, DEFAULTS.frameTimeout, 0, MAX_TIMER_MS),
-    minFrameRate: integer('minFrameRate', o.minFrameRate, DEFAULTS.minFrameRate, 1),
-    maxConnections: integer('maxConnections', o.maxConnections, DEFAULTS.maxConnections, 0),
-    idleTimeout: integer('idleTimeout', o.idleTimeout, DEFAULTS.idleTimeout, 0, MAX_TIMER_MS),
-    maxSendBufferSize: integer(
-      'maxSendBufferSize',
-      o.maxSendBufferSize,
-      DEFAULTS.maxSendBufferSize,
-      1,
-    ),
-    codec: oneOf('codec', o.codec, ['json', 'cbor'] as const, DEFAULTS.codec),
     serializer: o.serializer as Serializer | undefined,
     deserializer: o.deserializer as Deserializer | undefined,
-    requestTimeout: integer(
-      'requestTimeout',
-      o.requestTimeout,
-      DEFAULTS.requestTimeout,
-      0,
-      MAX_TIMER_MS,
-    ),
-    connectTimeout: integer(
-      'connectTimeout',
-      o.connectTimeout,
-      DEFAULTS.connectTimeout,
-      1,
-      MAX_TIMER_MS,
-    ),
+  };
+}
+
+/** The port (both roles), and how the server's listening socket holds waiting connections. */
+function resolveListening(
+  o: Options,
+): Pick<
+  ResolvedQtOptions,
+  'port' | 'removeStaleSocket' | 'maxPendingConnections' | 'listenBacklogSize'
+> {
+  return {
+    port: integerOption(o, 'port', 0, 65535),
+    removeStaleSocket: boolOption(o, 'removeStaleSocket'),
+    maxPendingConnections: integerOption(o, 'maxPendingConnections', 1),
+    listenBacklogSize: integerOption(o, 'listenBacklogSize', 1),
+  };
+}
+
+/** The bounds on what one peer may cost: buffers, frame size and pace, connections. */
+function resolveLimits(
+  o: Options,
+): Pick<
+  ResolvedQtOptions,
+  | 'readBufferSize'
+  | 'maxFrameSize'
+  | 'incompleteFrameTimeout'
+  | 'frameTimeout'
+  | 'minFrameRate'
+  | 'maxConnections'
+  | 'idleTimeout'
+  | 'maxSendBufferSize'
+> {
+  return {
+    readBufferSize: integerOption(o, 'readBufferSize', 0),
+    maxFrameSize: integerOption(o, 'maxFrameSize', 1, MAX_FRAME_LIMIT),
+    incompleteFrameTimeout: msOption(o, 'incompleteFrameTimeout', 1),
+    frameTimeout: msOption(o, 'frameTimeout', 0),
+    minFrameRate: integerOption(o, 'minFrameRate', 1),
+    maxConnections: integerOption(o, 'maxConnections', 0),
+    idleTimeout: msOption(o, 'idleTimeout', 0),
+    maxSendBufferSize: integerOption(o, 'maxSendBufferSize', 1),
+  };
+}
+
+/** Requests (codec, timeouts), connecting, and how a server starts and stops. */
+function resolveRequests(
+  o: Options,
+): Pick<
+  ResolvedQtOptions,
+  'codec' | 'requestTimeout' | 'connectTimeout' | 'closeTimeout' | 'socketActivation'
+> {
+  return {
+    codec: oneOf('codec', o.codec, ['json', 'cbor'] as const, DEFAULTS.codec),
+    requestTimeout: msOption(o, 'requestTimeout', 0),
+    connectTimeout: msOption(o, 'connectTimeout', 1),
+    closeTimeout: msOption(o, 'closeTimeout', 0),
+    socketActivation: boolOption(o, 'socketActivation'),
+  };
+}
+
+/** Client: acknowledged events, off unless given. */
+function resolveAcknowledgedEvents(value: unknown): ResolvedQtOptions['acknowledgedEvents'] {
+  if (value === undefined || value === false) return false;
+  const d = DEFAULTS.acknowledgedEvents;
+  if (value === true) return { ...d };
+  if (!isObject(value)) {
+    throw new InvalidOptionError(
+      'acknowledgedEvents',
+      'true, false or an object { maxUnacked, maxResends }',
+      value,
+    );
+  }
+  onlyKeys('acknowledgedEvents', value, d);
+  return {
+    maxUnacked: integer('acknowledgedEvents.maxUnacked', value.maxUnacked, d.maxUnacked, 1),
+    maxResends: integer('acknowledgedEvents.maxResends', value.maxResends, d.maxResends, 0),
+  };
+}
+
+/**
+ * Validates options once, at construction, and fills in the defaults. A wrong option
+ * throws InvalidOptionError naming the option and what it accepts.
+ */
+export function resolveQtOptions(
+  input: QtTransportOptions | undefined,
+  role: 'server' | 'client',
+): ResolvedQtOptions {
+  const o = knownOptions(input);
+  // The options are checked in this order (the spreads below included): of several wrong
+  // options, the first is the one reported.
+  const endpoint = resolveEndpoint(o);
+  const socketAccess = resolveSocketAccess(o.socketAccess);
+  const socketOptions = resolveSocketOptions(o.socketOptions);
+  const proxy = resolveProxy(o.proxy);
+  const reconnect = resolveReconnect(o.reconnect);
+  const hooks = resolveHooks(o);
+  return {
+    ...endpoint,
+    ...resolveListening(o),
+    socketAccess,
+    socketOptions,
+    proxy,
+    ...resolveLimits(o),
+    ...hooks,
+    ...resolveRequests(o),
     reconnect,
-    closeTimeout: integer('closeTimeout', o.closeTimeout, DEFAULTS.closeTimeout, 0, MAX_TIMER_MS),
-    socketActivation: bool('socketActivation', o.socketActivation, false),
-    acknowledgedEvents: acknowledgedEvents(o.acknowledgedEvents),
-    tls: resolveTlsOptions(o.tls, role, transport, MAX_TIMER_MS),
+    acknowledgedEvents: resolveAcknowledgedEvents(o.acknowledgedEvents),
+    tls: resolveTlsOptions(o.tls, role, endpoint.transport, MAX_TIMER_MS),
   };
 }

@@ -16,10 +16,26 @@ import {
 } from '../qtnetwork/index.js';
 
 import type { CodecName } from './wire/codec.js';
-import { FrameTooLargeError, IdleTimeoutError, QtTransportError } from './wire/errors.js';
+import {
+  FrameTooLargeError,
+  QtListenError,
+  TlsHandshakeError,
+  asTransportError,
+  type QtTransportError,
+} from './wire/errors.js';
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
-import { classifyServerPacket, type IncomingQtPacket } from './wire/packets.js';
-import { QtConnection, type QtStreamSocket } from './wire/qt-connection.js';
+import {
+  ackPacket,
+  classifyServerPacket,
+  takeAckId,
+  type IncomingQtPacket,
+} from './wire/packets.js';
+import {
+  QtConnection,
+  type ConnectionLimits,
+  type QtConnectionEvents,
+  type QtStreamSocket,
+} from './wire/qt-connection.js';
 import { QtContext } from './qt-context.js';
 import { sslConfiguration } from './tls.js';
 
@@ -50,22 +66,44 @@ export interface QtServerEvents {
   close: () => void;
 }
 
-interface ServerConnection {
-  readonly conn: QtConnection;
-  readonly socket: QtStreamSocket;
-  readonly requests: Map<string | number, Subscription>;
-  /** Requests and events of this connection whose handlers have not finished. */
-  active: number;
-  /** Date.now() when its last handler finished (for idleTimeout). */
-  lastDone: number;
-}
-
 /**
  * Handlers one connection may have running at once; beyond, its packets wait in the
  * socket (TCP holds the peer back), so a peer that pipelines thousands of requests cannot
  * make the server hold thousands of replies. Reading resumes below half of it.
  */
 const MAX_ACTIVE_PER_CONNECTION = 128;
+
+/** How long a closing server waits for a peer to take its last replies before aborting. */
+const CONNECTION_CLOSE_GRACE_MS = 2000;
+
+/** One accepted connection and the streamed replies it has running, by request id. */
+class ServerConnection {
+  readonly conn: QtConnection;
+  readonly requests = new Map<string | number, Subscription>();
+
+  constructor(
+    readonly socket: QtStreamSocket,
+    limits: ConnectionLimits,
+    events: {
+      [K in keyof QtConnectionEvents]: (
+        self: ServerConnection,
+        ...args: Parameters<QtConnectionEvents[K]>
+      ) => void;
+    },
+  ) {
+    this.conn = new QtConnection(socket, limits, {
+      onPacket: (value, codec) => events.onPacket(this, value, codec),
+      onProtocolError: (error) => events.onProtocolError(this, error),
+      onClosed: () => events.onClosed(this),
+    });
+  }
+
+  /** Tears down every handler's stream still running for this connection. */
+  cancelAll(): void {
+    for (const sub of this.requests.values()) sub.unsubscribe();
+    this.requests.clear();
+  }
+}
 
 /**
  * A NestJS microservice transport strategy on the Qt port: a QTcpServer or a QLocalServer,
@@ -78,6 +116,8 @@ export class ServerQt
 {
   override transportId: symbol = QT_TRANSPORT;
   private readonly opts: ResolvedQtOptions;
+  /** What every connection is held to (the options, and the per-connection handler limit). */
+  private readonly limits: ConnectionLimits;
   private qtServer: QTcpServer | QLocalServer | null = null;
   private readonly connections = new Set<ServerConnection>();
   private readonly emitter = new EventEmitter();
@@ -86,12 +126,12 @@ export class ServerQt
   private closing = false;
   /** True while maxConnections is reached and connections wait (logged once per episode). */
   private atCapacity = false;
-  private idleSweep: NodeJS.Timeout | null = null;
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
   constructor(options: QtTransportOptions = {}) {
     super();
     this.opts = resolveQtOptions(options, 'server');
+    this.limits = { ...this.opts, maxActiveWork: MAX_ACTIVE_PER_CONNECTION };
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
   }
@@ -125,8 +165,6 @@ export class ServerQt
     const server = this.qtServer;
     this.qtServer = null;
     server?.close();
-    if (this.idleSweep) clearInterval(this.idleSweep);
-    this.idleSweep = null;
     if (this.inFlight > 0 && this.opts.closeTimeout > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.opts.closeTimeout);
@@ -141,9 +179,8 @@ export class ServerQt
     await new Promise<void>((resolve) => setImmediate(resolve));
     const closing: Array<Promise<void>> = [];
     for (const c of [...this.connections]) {
-      for (const sub of c.requests.values()) sub.unsubscribe();
-      c.requests.clear();
-      closing.push(this.closeGracefully(c));
+      c.cancelAll();
+      closing.push(c.conn.closeAndWait(CONNECTION_CLOSE_GRACE_MS));
     }
     await Promise.all(closing);
     this._status$.next('disconnected');
@@ -201,20 +238,15 @@ export class ServerQt
       server = tcp;
     }
     if (!ok) {
-      const err = new Error(server.errorString()) as Error & { code: string };
-      err.code = socketErrorName(server.serverError() as SocketError);
+      const err = new QtListenError(
+        socketErrorName(server.serverError() as SocketError),
+        server.errorString(),
+      );
       server.close();
       throw err;
     }
     server.newConnection.connect(() => this.acceptPending(server));
     this.qtServer = server;
-    if (o.idleTimeout > 0) {
-      this.idleSweep = setInterval(
-        () => this.closeIdle(),
-        Math.max(10, Math.floor(o.idleTimeout / 4)),
-      );
-      this.idleSweep.unref();
-    }
   }
 
   /** A QSslServer for `tls`; handshake failures are logged and reported as `tlsError`. */
@@ -223,9 +255,9 @@ export class ServerQt
     server.setSslConfiguration(sslConfiguration(tls));
     server.setHandshakeTimeout(tls.handshakeTimeout);
     const report = (socket: QTcpSocket): void => {
-      const error = new QtTransportError(
-        'QT_TLS_HANDSHAKE_FAILED',
-        `TLS handshake with ${socket.peerAddress().toString()}:${socket.peerPort()} failed: ${socket.errorString()}`,
+      const error = new TlsHandshakeError(
+        `${socket.peerAddress().toString()}:${socket.peerPort()}`,
+        socket.errorString(),
       );
       this.logger.warn(`Refusing a connection: ${error.message} (${error.code})`);
       this.emitter.emit('tlsError', error, socket);
@@ -262,49 +294,22 @@ export class ServerQt
     }
   }
 
-  /** Closes connections that had no frame and no work for `idleTimeout`. */
-  private closeIdle(): void {
-    const now = Date.now();
-    const limit = this.opts.idleTimeout;
-    for (const entry of this.connections) {
-      const { conn } = entry;
-      if (entry.active > 0 || conn.isMidFrame() || conn.queuedBytes() > 0) continue;
-      if (now - Math.max(conn.lastReceived(), entry.lastDone) < limit) continue;
-      const error = new IdleTimeoutError(limit);
-      this.logger.warn(`Closing a connection: ${error.message} (${error.code})`);
-      this.emitter.emit('protocolError', error, entry.socket);
-      conn.close();
-    }
-  }
-
   private adopt(socket: QtStreamSocket): void {
     QtConnection.applySocketOptions(socket, this.opts);
-    const entry: ServerConnection = {
-      socket,
-      requests: new Map(),
-      active: 0,
-      lastDone: Date.now(),
-      conn: undefined as unknown as QtConnection,
-    };
-    const conn = new QtConnection(socket, this.opts, {
-      onPacket: (value, codec) => this.onPacket(entry, value, codec),
-      onProtocolError: (error) => {
-        this.logger.warn(`Closing a connection: ${error.message} (${error.code})`);
-        this.emitter.emit('protocolError', error, socket);
-      },
-      onClosed: () => {
-        for (const sub of entry.requests.values()) sub.unsubscribe();
-        entry.requests.clear();
-        this.connections.delete(entry);
-        this.emitter.emit('disconnect', socket);
+    const entry = new ServerConnection(socket, this.limits, {
+      onPacket: (self, value, codec) => this.onPacket(self, value, codec),
+      onProtocolError: (self, error) => this.reportProtocolError(self, error),
+      onClosed: (self) => {
+        self.cancelAll();
+        this.connections.delete(self);
+        this.emitter.emit('disconnect', self.socket);
         // A place is free: take a connection that waits for one.
         if (this.qtServer && !this.closing) this.acceptPending(this.qtServer);
       },
     });
-    (entry as { conn: QtConnection }).conn = conn;
     this.connections.add(entry);
     this.emitter.emit('connection', socket);
-    conn.start();
+    entry.conn.start();
   }
 
   // ---------------------------------------------------------------- packets
@@ -330,24 +335,16 @@ export class ServerQt
   /** Handles one request or event; counts it as in flight until its handler is done. */
   private dispatch(entry: ServerConnection, raw: IncomingQtPacket, codec: CodecName): void {
     this.inFlight++;
-    if (++entry.active >= MAX_ACTIVE_PER_CONNECTION) entry.conn.hold();
+    entry.conn.beginWork();
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      entry.lastDone = Date.now();
-      if (--entry.active < MAX_ACTIVE_PER_CONNECTION / 2) entry.conn.release();
+      entry.conn.endWork();
       this.workDone();
     };
-    // The acknowledged-event field is the transport's, not the packet's: Nest's
-    // deserializer would take a packet with an unknown key for a foreign payload.
-    let ackId: number | undefined;
-    if ((raw as { ackId?: unknown }).ackId !== undefined) {
-      const { ackId: id, ...rest } = raw as IncomingQtPacket & { ackId: number };
-      ackId = id;
-      raw = rest;
-    }
-    const deserialized = this.deserializer.deserialize(raw) as unknown;
+    const { packet, ackId } = takeAckId(raw);
+    const deserialized = this.deserializer.deserialize(packet) as unknown;
     if (deserialized instanceof Promise) {
       deserialized.then(
         (packet: IncomingQtPacket) => this.dispatchPacket(entry, packet, codec, finish, ackId),
@@ -374,7 +371,7 @@ export class ServerQt
       // An event sent in the acknowledged mode is acknowledged once its handler has run
       // (also when it failed: the failure is the handler's, and is logged by Nest).
       const acknowledge = (): void => {
-        if (typeof ackId === 'number' && !entry.conn.isClosed()) entry.conn.send({ ackId }, codec);
+        if (ackId !== undefined && !entry.conn.isClosed()) entry.conn.send(ackPacket(ackId), codec);
         finish();
       };
       this.handleEvent(pattern, packet as never, context).then(acknowledge, (err: unknown) => {
@@ -512,12 +509,16 @@ export class ServerQt
     sub?.unsubscribe();
   }
 
+  /** Drops a connection whose packet broke the protocol (or that no reply could be sent to). */
   private protocolError(entry: ServerConnection, err: unknown): void {
-    const error =
-      err instanceof QtTransportError ? err : new QtTransportError('QT_INTERNAL', String(err));
+    this.reportProtocolError(entry, asTransportError(err));
+    entry.conn.abort();
+  }
+
+  /** Logs and reports why a connection is being closed. */
+  private reportProtocolError(entry: ServerConnection, error: QtTransportError): void {
     this.logger.warn(`Closing a connection: ${error.message} (${error.code})`);
     this.emitter.emit('protocolError', error, entry.socket);
-    entry.conn.abort();
   }
 
   /** One request or event less in flight; wakes `close()` when none is left. */
@@ -528,32 +529,6 @@ export class ServerQt
       this.idleWaiters = [];
       for (const w of waiters) w();
     }
-  }
-
-  private closeGracefully(entry: ServerConnection): Promise<void> {
-    return new Promise((resolve) => {
-      if (entry.conn.isClosed()) {
-        resolve();
-        return;
-      }
-      const timer = setTimeout(() => entry.conn.abort(), 2000);
-      timer.unref();
-      const off = entry.socket.disconnected.connect(() => {
-        clearTimeout(timer);
-        off();
-        resolve();
-      });
-      const offState = (
-        entry.socket.stateChanged as { connect(slot: (s: number) => void): () => void }
-      ).connect((s) => {
-        if (s === 0) {
-          clearTimeout(timer);
-          offState();
-          resolve();
-        }
-      });
-      entry.conn.close();
-    });
   }
 }
 

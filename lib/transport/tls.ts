@@ -175,6 +175,14 @@ export function resolveTlsOptions(
   };
 }
 
+/** The Qt peer-verify mode of each `tls.verifyMode`. */
+const VERIFY_MODES: Record<ResolvedTlsOptions['verifyMode'], PeerVerifyMode> = {
+  none: PeerVerifyMode.VerifyNone,
+  query: PeerVerifyMode.QueryPeer,
+  verify: PeerVerifyMode.VerifyPeer,
+  auto: PeerVerifyMode.AutoVerifyPeer,
+};
+
 /** The QSslConfiguration for these options. */
 export function sslConfiguration(tls: ResolvedTlsOptions): QSslConfiguration {
   const config = QSslConfiguration.defaultConfiguration();
@@ -183,14 +191,6 @@ export function sslConfiguration(tls: ResolvedTlsOptions): QSslConfiguration {
   }
   if (tls.privateKey) config.setPrivateKey(tls.privateKey);
   if (tls.ca) config.setCaCertificates(tls.ca);
-  config.setPeerVerifyMode(
-    tls.verifyMode === 'none'
-      ? PeerVerifyMode.VerifyNone
-      : tls.verifyMode === 'query'
-        ? PeerVerifyMode.QueryPeer
-        : tls.verifyMode === 'verify'
-          ? PeerVerifyMode.VerifyPeer
-          : PeerVerifyMode.AutoVerifyPeer,
-  );
+  config.setPeerVerifyMode(VERIFY_MODES[tls.verifyMode]);
   return config;
 }

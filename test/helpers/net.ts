@@ -6,3 +6,6 @@ export function hasIPv6Loopback(): boolean {
     (list ?? []).some((i) => i.family === 'IPv6' && i.address === '::1'),
   );
 }
+
+/** The free-port helper of the sample and the benchmark, one for the whole project. */
+export { freePort } from '../../sample/common/free-port.js';

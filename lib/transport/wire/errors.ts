@@ -163,6 +163,71 @@ export class ClientClosedError extends QtTransportError {
   }
 }
 
+/**
+ * A server could not listen. Its `code` (and `qtError`) is the Qt error's name, e.g.
+ * 'AddressInUseError', and its message is the Qt server's `errorString()`.
+ */
+export class QtListenError extends QtTransportError {
+  constructor(
+    readonly qtError: string,
+    message: string,
+  ) {
+    super(qtError, message);
+  }
+}
+
+/** Something failed that is not one of the errors above: a bug, reported with its cause. */
+export class InternalError extends QtTransportError {
+  constructor(cause: unknown) {
+    super('QT_INTERNAL', String(cause), { cause });
+  }
+}
+
+/** The connection closed before what was sent on it had been handed to the kernel. */
+export class ConnectionClosedError extends QtTransportError {
+  constructor() {
+    super('QT_CONNECTION_CLOSED', 'The connection closed before the data was written');
+  }
+}
+
+/** A client failed the server's TLS handshake; it was closed and never served. */
+export class TlsHandshakeError extends QtTransportError {
+  constructor(
+    readonly peer: string,
+    reason: string,
+  ) {
+    super('QT_TLS_HANDSHAKE_FAILED', `TLS handshake with ${peer} failed: ${reason}`);
+  }
+}
+
+/** `acknowledgedEvents.maxUnacked` events already wait for their acknowledgement. */
+export class TooManyUnackedEventsError extends QtTransportError {
+  constructor(readonly waiting: number) {
+    super(
+      'QT_TOO_MANY_UNACKED_EVENTS',
+      `${waiting} events wait for acknowledgement (acknowledgedEvents.maxUnacked)`,
+    );
+  }
+}
+
+/** An event was sent `acknowledgedEvents.maxResends` more times and never acknowledged. */
+export class EventNotAcknowledgedError extends QtTransportError {
+  constructor(
+    readonly pattern: string,
+    readonly resends: number,
+  ) {
+    super(
+      'QT_EVENT_NOT_ACKNOWLEDGED',
+      `Event "${pattern}" was not acknowledged after ${resends} resends`,
+    );
+  }
+}
+
+/** `err` itself when it is one of the transport's errors, else an InternalError around it. */
+export function asTransportError(err: unknown): QtTransportError {
+  return err instanceof QtTransportError ? err : new InternalError(err);
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === undefined) return 'undefined';

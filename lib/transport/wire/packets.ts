@@ -88,12 +88,39 @@ export function checkReplyPacket(value: unknown): ReplyQtPacket {
   return value as unknown as ReplyQtPacket;
 }
 
+/**
+ * The acknowledgement a client received, or null when `value` is not one. It is looked for
+ * before Nest's deserializer runs, which would take `{ ackId }` for a foreign payload.
+ */
+export function ackOf(value: unknown): AckQtPacket | null {
+  return isRecord(value) && value.id === undefined && typeof value.ackId === 'number'
+    ? { ackId: value.ackId }
+    : null;
+}
+
 /** Checks a packet a client received: a reply, or an event acknowledgement ({ ackId }). */
 export function checkClientPacket(
   value: unknown,
 ): { kind: 'reply'; packet: ReplyQtPacket } | { kind: 'ack'; packet: AckQtPacket } {
-  if (isRecord(value) && value.id === undefined && typeof value.ackId === 'number') {
-    return { kind: 'ack', packet: { ackId: value.ackId } };
-  }
-  return { kind: 'reply', packet: checkReplyPacket(value) };
+  const ack = ackOf(value);
+  return ack ? { kind: 'ack', packet: ack } : { kind: 'reply', packet: checkReplyPacket(value) };
+}
+
+/**
+ * Splits the acknowledged-event field off an incoming packet: it is the transport's, not
+ * the packet's, and Nest's deserializer would take a packet with an unknown key for a
+ * foreign payload. `ackId` is set when the sender waits for an acknowledgement.
+ */
+export function takeAckId(packet: IncomingQtPacket & { ackId?: number }): {
+  packet: IncomingQtPacket;
+  ackId?: number;
+} {
+  if (packet.ackId === undefined) return { packet };
+  const { ackId, ...rest } = packet;
+  return { packet: rest, ackId };
+}
+
+/** The acknowledgement a server sends once the handler of event `ackId` has run. */
+export function ackPacket(ackId: number): AckQtPacket {
+  return { ackId };
 }

@@ -1,18 +1,23 @@
 import {
+  LocalSocketState,
   QLocalSocket,
   QTcpSocket,
   SocketOption,
+  SocketState,
   qInstallMessageHandler,
 } from '../../qtnetwork/index.js';
 
 import { decodePayload, encodePayloadChunks, type CodecName } from './codec.js';
 import {
+  ConnectionClosedError,
   FrameTimeoutError,
   FrameTooLargeError,
+  IdleTimeoutError,
   IncompleteFrameTimeoutError,
-  QtTransportError,
   SendBufferOverflowError,
   WriteStallError,
+  asTransportError,
+  type QtTransportError,
 } from './errors.js';
 import { FrameDecoder, frameHeader } from './frame-decoder.js';
 
@@ -29,6 +34,13 @@ export interface ConnectionLimits {
   /** 0 = no frame clock. */
   readonly frameTimeout: number;
   readonly minFrameRate: number;
+  /** Closes the connection after this long with no frame arriving and no work running; 0 = off. */
+  readonly idleTimeout: number;
+  /**
+   * Units of the owner's work (handlers) one connection may have running at once; at the
+   * limit reading stops until fewer than half are left. Infinity = no limit.
+   */
+  readonly maxActiveWork?: number;
 }
 
 /** The TCP options applied to an accepted or connected socket. */
@@ -42,6 +54,18 @@ export interface ConnectionSocketOptions {
 
 /** The Qt sockets a connection runs on. */
 export type QtStreamSocket = QTcpSocket | QLocalSocket;
+
+/** Calls `slot` when `socket` enters its unconnected state; returns the disconnecting function. */
+export function onUnconnected(socket: QtStreamSocket, slot: () => void): () => void {
+  if (socket instanceof QLocalSocket) {
+    return socket.stateChanged.connect((state) => {
+      if (state === LocalSocketState.UnconnectedState) slot();
+    });
+  }
+  return socket.stateChanged.connect((state) => {
+    if (state === SocketState.UnconnectedState) slot();
+  });
+}
 
 /** What a connection reports to its owner. */
 export interface QtConnectionEvents {
@@ -60,7 +84,7 @@ const PAUSED_READ_BUFFER = 64 * 1024;
 
 /**
  * One framed connection over a Qt socket: decodes frames (limits checked as the bytes
- * arrive), encodes packets, and keeps memory bounded by the options, never by the peer:
+ * arrive), encodes packets, and keeps memory bounded by the limits, never by the peer:
  * - `maxFrameSize` rejects a frame the moment its header arrives;
  * - `incompleteFrameTimeout` drops a peer stalled mid-frame (every byte of progress resets
  *   it; it does not run between frames);
@@ -71,48 +95,54 @@ const PAUSED_READ_BUFFER = 64 * 1024;
  *   `incompleteFrameTimeout` is dropped too;
  * - while more than a few MiB wait to be written to the peer, the connection stops
  *   decoding and reading from it (the socket's read buffer is bounded then, so TCP flow
- *   control holds the peer back), and resumes when the queue drains.
+ *   control holds the peer back), and resumes when the queue drains; the same happens while
+ *   the owner has `maxActiveWork` units of work running for this peer;
+ * - `idleTimeout` closes a connection that sends nothing while nothing runs for it.
+ * It owns its timers and its closing: `closeAndWait` is the one graceful way out.
  */
 export class QtConnection {
   private readonly decoder: FrameDecoder;
   private stallTimer: NodeJS.Timeout | null = null;
   private frameTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
   /** When the incomplete frame's first byte was seen; 0 between frames. */
   private frameStartedAt = 0;
   /** Frames decoded so far (tells the frame clock when a frame has ended). */
   private framesDone = 0;
   private framesDoneAtClock = 0;
-  /** Date.now() of the last bytes taken from the peer. */
-  private lastReceivedAt = Date.now();
+  /** Date.now() of the last bytes taken from the peer, or of the last work finished. */
+  private lastActivityAt = Date.now();
   private writeStallTimer: NodeJS.Timeout | null = null;
+  /** Reading stopped because too much waits to be written to the peer. */
   private paused = false;
-  /** Reading held by the owner (too much work in flight from this peer). */
+  /** Reading stopped because the owner has too much work running for this peer. */
   private held = false;
+  /** Units of the owner's work running for this peer (beginWork / endWork). */
+  private activeWork = 0;
+  private readonly maxActiveWork: number;
   private closed = false;
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
   private enqueued = 0;
   private written = 0;
   private writeWaiters: Array<{ target: number; resolve: () => void; reject: (e: Error) => void }> =
     [];
+  /** Callers of closeAndWait, woken when the connection has ended. */
+  private closeWaiters: Array<() => void> = [];
   private readonly offs: Array<() => void> = [];
 
   constructor(
     readonly socket: QtStreamSocket,
-    private readonly options: ConnectionLimits,
+    private readonly limits: ConnectionLimits,
     private readonly events: QtConnectionEvents,
   ) {
-    this.decoder = new FrameDecoder(options.maxFrameSize);
-    if (options.readBufferSize > 0) socket.setReadBufferSize(options.readBufferSize);
+    this.decoder = new FrameDecoder(limits.maxFrameSize);
+    this.maxActiveWork = limits.maxActiveWork ?? Infinity;
+    if (limits.readBufferSize > 0) socket.setReadBufferSize(limits.readBufferSize);
     this.offs.push(socket.readyRead.connect(() => this.onReadyRead()));
     this.offs.push(socket.bytesWritten.connect((n) => this.onBytesWritten(n)));
     this.offs.push(socket.disconnected.connect(() => this.finish()));
-    this.offs.push(
-      (socket.stateChanged as { connect(slot: (state: number) => void): () => void }).connect(
-        (state) => {
-          if (state === 0) this.finish();
-        },
-      ),
-    );
+    this.offs.push(onUnconnected(socket, () => this.finish()));
+    if (limits.idleTimeout > 0) this.armIdleTimer(limits.idleTimeout);
   }
 
   /** Applies the socket options (TCP only; Node cannot set buffer sizes or TOS: skipped). */
@@ -140,11 +170,6 @@ export class QtConnection {
     return this.decoder.isMidFrame();
   }
 
-  /** Date.now() when bytes last came from the peer (or when the connection started). */
-  lastReceived(): number {
-    return this.lastReceivedAt;
-  }
-
   /** True once the connection has ended. */
   isClosed(): boolean {
     return this.closed;
@@ -163,30 +188,20 @@ export class QtConnection {
    */
   send(value: unknown, codec: CodecName): boolean {
     if (this.closed) return false;
-    return this.sendChunks(encodePayloadChunks(codec, value));
-  }
-
-  /** Sends an already encoded payload as one frame (see `send`). */
-  sendPayload(payload: Buffer): boolean {
-    return this.sendChunks([payload]);
-  }
-
-  /** Sends the payload made of `chunks` (written in order) as one frame. */
-  private sendChunks(chunks: Buffer[]): boolean {
-    if (this.closed) return false;
+    const chunks = encodePayloadChunks(codec, value);
     let length = 0;
     for (const c of chunks) length += c.length;
-    if (length > this.options.maxFrameSize) {
-      throw new FrameTooLargeError(length, this.options.maxFrameSize);
+    if (length > this.limits.maxFrameSize) {
+      throw new FrameTooLargeError(length, this.limits.maxFrameSize);
     }
     let queued = this.socket.bytesToWrite() + length + 4;
-    if (queued > this.options.maxSendBufferSize) {
+    if (queued > this.limits.maxSendBufferSize) {
       // Only what the kernel will not take counts: hand the queue over first.
       this.socket.flush();
       queued = this.socket.bytesToWrite() + length + 4;
     }
-    if (queued > this.options.maxSendBufferSize) {
-      this.fail(new SendBufferOverflowError(queued, this.options.maxSendBufferSize));
+    if (queued > this.limits.maxSendBufferSize) {
+      this.fail(new SendBufferOverflowError(queued, this.limits.maxSendBufferSize));
       return false;
     }
     // Two writes, one system call: the socket hands every write of a tick to the kernel
@@ -201,13 +216,7 @@ export class QtConnection {
   /** Resolves once everything sent so far has been handed to the operating system. */
   whenWritten(): Promise<void> {
     if (this.written >= this.enqueued) return Promise.resolve();
-    if (this.closed)
-      return Promise.reject(
-        new QtTransportError(
-          'QT_CONNECTION_CLOSED',
-          'The connection closed before the data was written',
-        ),
-      );
+    if (this.closed) return Promise.reject(new ConnectionClosedError());
     return new Promise((resolve, reject) => {
       this.writeWaiters.push({ target: this.enqueued, resolve, reject });
     });
@@ -220,33 +229,71 @@ export class QtConnection {
     else this.socket.disconnectFromHost();
   }
 
+  /**
+   * Closes after writing what is queued and resolves once the connection has ended; a
+   * peer that does not let it end within `graceMs` is aborted.
+   */
+  closeAndWait(graceMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.abort(), graceMs);
+      timer.unref();
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.close();
+    });
+  }
+
   /** Closes at once, dropping what is queued. */
   abort(): void {
     this.socket.abort();
     this.finish();
   }
 
+  /**
+   * The owner started a unit of work for this peer (a handler). At `maxActiveWork` units
+   * reading stops; the connection is never idle while work runs.
+   */
+  beginWork(): void {
+    if (++this.activeWork >= this.maxActiveWork) this.hold();
+  }
+
+  /** A unit of work ended; reading resumes below half of `maxActiveWork`. */
+  endWork(): void {
+    this.lastActivityAt = Date.now();
+    if (--this.activeWork < this.maxActiveWork / 2) this.release();
+  }
+
   private onReadyRead(): void {
     if (this.closed || this.paused || this.held) return;
     const chunk = this.socket.readAll();
     if (chunk.length === 0) return;
-    this.lastReceivedAt = Date.now();
+    this.lastActivityAt = Date.now();
     this.decoder.push(chunk);
+    if (!this.deliverFrames()) return;
+    this.armStallTimer();
+  }
+
+  /**
+   * Decodes and delivers the complete frames buffered, until reading stops (paused, held)
+   * or the connection ends. Returns false when the connection ended.
+   */
+  private deliverFrames(): boolean {
     try {
       for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
         this.framesDone++;
         const { codec, value } = decodePayload(frame);
         this.events.onPacket(value, codec);
-        if (this.closed) return;
+        if (this.closed) return false;
         if (this.paused || this.held) break;
       }
     } catch (err) {
-      this.fail(
-        err instanceof QtTransportError ? err : new QtTransportError('QT_INTERNAL', String(err)),
-      );
-      return;
+      this.fail(asTransportError(err));
+      return false;
     }
-    this.armStallTimer();
+    return true;
   }
 
   /**
@@ -254,10 +301,7 @@ export class QtConnection {
    * frame's first byte; stops both between frames.
    */
   private armStallTimer(): void {
-    if (this.stallTimer) {
-      clearTimeout(this.stallTimer);
-      this.stallTimer = null;
-    }
+    this.clearStallTimer();
     if (this.framesDone !== this.framesDoneAtClock) {
       // A frame ended: whatever is buffered now belongs to a frame that has just begun.
       this.framesDoneAtClock = this.framesDone;
@@ -268,11 +312,11 @@ export class QtConnection {
       this.stopFrameClock();
       return;
     }
-    if (this.frameStartedAt === 0 && this.options.frameTimeout > 0) {
+    if (this.frameStartedAt === 0 && this.limits.frameTimeout > 0) {
       this.frameStartedAt = Date.now();
-      this.armFrameTimer(this.options.frameTimeout);
+      this.armFrameTimer(this.limits.frameTimeout);
     }
-    const timeout = this.options.incompleteFrameTimeout;
+    const timeout = this.limits.incompleteFrameTimeout;
     this.stallTimer = setTimeout(() => {
       this.fail(
         new IncompleteFrameTimeoutError(
@@ -283,6 +327,11 @@ export class QtConnection {
       );
     }, timeout);
     this.stallTimer.unref();
+  }
+
+  private clearStallTimer(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
   }
 
   /** Bytes of the incomplete frame received so far, its header included. */
@@ -296,7 +345,7 @@ export class QtConnection {
       if (this.closed || this.frameStartedAt === 0) return;
       const received = this.frameBytes();
       const allowed =
-        this.options.frameTimeout + Math.floor((received * 1000) / this.options.minFrameRate);
+        this.limits.frameTimeout + Math.floor((received * 1000) / this.limits.minFrameRate);
       const elapsed = Date.now() - this.frameStartedAt;
       if (elapsed < allowed) {
         this.armFrameTimer(allowed - elapsed);
@@ -314,20 +363,52 @@ export class QtConnection {
     this.frameStartedAt = 0;
   }
 
+  /**
+   * Checks for idleness `ms` from now: a connection with work running, a frame half
+   * received or replies waiting is not idle; one that was active since is checked again
+   * when its quiet time would reach the limit.
+   */
+  private armIdleTimer(ms: number): void {
+    // Never more often than every 10 ms, however short the limit: a busy peer costs little.
+    this.idleTimer = setTimeout(
+      () => {
+        this.idleTimer = null;
+        if (this.closed) return;
+        const limit = this.limits.idleTimeout;
+        if (this.activeWork > 0 || this.decoder.isMidFrame() || this.socket.bytesToWrite() > 0) {
+          this.armIdleTimer(limit);
+          return;
+        }
+        const quiet = Date.now() - this.lastActivityAt;
+        if (quiet < limit) {
+          this.armIdleTimer(limit - quiet);
+          return;
+        }
+        this.events.onProtocolError(new IdleTimeoutError(limit));
+        this.close();
+      },
+      Math.max(10, ms),
+    );
+    this.idleTimer.unref();
+  }
+
+  /** Stops reading: no frame clock runs and the socket buffers a bounded amount meanwhile. */
+  private stopReading(): void {
+    this.clearStallTimer();
+    this.stopFrameClock();
+    if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
+  }
+
   private pause(): void {
     this.paused = true;
     // Not reading is the connection's choice, not the peer's stall: no frame timeout now.
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = null;
-    this.stopFrameClock();
+    this.stopReading();
     this.armWriteStallTimer();
-    // Bound what the socket keeps reading meanwhile, so that the peer is held back by TCP.
-    if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
   }
 
   /** Queued bytes above which reading from the peer stops: 4 MiB, or the send limit if lower. */
   private pauseAt(): number {
-    return Math.min(PAUSE_AT, this.options.maxSendBufferSize);
+    return Math.min(PAUSE_AT, this.limits.maxSendBufferSize);
   }
 
   private onBytesWritten(bytes: number): void {
@@ -353,10 +434,7 @@ export class QtConnection {
   hold(): void {
     if (this.held || this.closed) return;
     this.held = true;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = null;
-    this.stopFrameClock();
-    if (this.socket.readBufferSize() === 0) this.socket.setReadBufferSize(PAUSED_READ_BUFFER);
+    this.stopReading();
   }
 
   /** Ends a `hold`. */
@@ -368,29 +446,13 @@ export class QtConnection {
 
   private resumeReading(): void {
     if (this.paused || this.held) return;
-    if (this.options.readBufferSize === 0) this.socket.setReadBufferSize(0);
-    // Frames already received and decoded later: continue where decoding stopped.
+    if (this.limits.readBufferSize === 0) this.socket.setReadBufferSize(0);
+    // Frames already received are delivered first: continue where decoding stopped.
     setImmediate(() => {
       if (this.closed || this.paused || this.held) return;
-      this.drainDecoded();
+      if (!this.deliverFrames() || this.paused || this.held) return;
       this.onReadyRead();
     });
-  }
-
-  /** Delivers frames that were complete when decoding paused. */
-  private drainDecoded(): void {
-    try {
-      for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
-        this.framesDone++;
-        const { codec, value } = decodePayload(frame);
-        this.events.onPacket(value, codec);
-        if (this.closed || this.paused || this.held) return;
-      }
-    } catch (err) {
-      this.fail(
-        err instanceof QtTransportError ? err : new QtTransportError('QT_INTERNAL', String(err)),
-      );
-    }
   }
 
   /**
@@ -399,7 +461,7 @@ export class QtConnection {
    */
   private armWriteStallTimer(): void {
     this.clearWriteStallTimer();
-    const timeout = this.options.incompleteFrameTimeout;
+    const timeout = this.limits.incompleteFrameTimeout;
     this.writeStallTimer = setTimeout(() => {
       this.fail(new WriteStallError(timeout, this.socket.bytesToWrite()));
     }, timeout);
@@ -420,22 +482,19 @@ export class QtConnection {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = null;
+    this.clearStallTimer();
     this.stopFrameClock();
     this.clearWriteStallTimer();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     for (const off of this.offs) off();
     this.decoder.reset();
     const waiters = this.writeWaiters;
     this.writeWaiters = [];
-    for (const w of waiters) {
-      w.reject(
-        new QtTransportError(
-          'QT_CONNECTION_CLOSED',
-          'The connection closed before the data was written',
-        ),
-      );
-    }
+    for (const w of waiters) w.reject(new ConnectionClosedError());
     this.events.onClosed();
+    const closeWaiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const w of closeWaiters) w();
   }
 }
