@@ -51,14 +51,7 @@ export function uniqueName(label: string): string {
   return `qt-e2e-${process.pid}-${label}-${++counter}`;
 }
 
-/** A TCP port on 127.0.0.1 that nobody listens on (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../helpers/net.js';
 
 /** Reads the child's stdout lines until a JSON line with `event` (other lines are skipped). */
 export async function waitEvent(

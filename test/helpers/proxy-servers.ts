@@ -53,17 +53,9 @@ export function missingBinaryReason(name: ProxyBinary, pkg: string): string | nu
     : null;
 }
 
-/** A port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: 0, exclusive: true }, () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from './net.js';
+
+export { freePort };
 
 /** True once a TCP connection to host:port succeeds. */
 function canConnect(host: string, port: number): Promise<boolean> {

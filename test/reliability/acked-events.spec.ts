@@ -3,28 +3,17 @@
 // least once; emit() completes only when the server has run the handler.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { lastValueFrom } from 'rxjs';
 
+import { freePort } from '../helpers/net.js';
 import { ClientQt } from '../../lib/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const register = path.resolve(here, '../fixtures/register-ts.mjs');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface Server {
   child: ChildProcess;

@@ -4,12 +4,12 @@
 // manifests validated against the Kubernetes schemas. Every checker is also fed a broken
 // copy, to show it catches what it is there for.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { firstValueFrom } from 'rxjs';
 
+import { freePort } from '../helpers/net.js';
 import { ClientQt, type QtTransportOptions } from '../../lib/index.js';
 import { nodeWithTsArgs, startChild, type ChildRun } from '../helpers/child-process.js';
 import { Resources } from '../helpers/resources.js';
@@ -103,18 +103,6 @@ function unitFilesForAnalyze(): string[] {
     );
     return copy;
   });
-}
-
-/** A free TCP port on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Waits for the service's ready line ({"ready":...}) among its log lines on stdout. */
