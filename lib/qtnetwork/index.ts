@@ -26,18 +26,8 @@ export { QTcpSocket } from './socket/qtcp-socket.js';
 export { QTcpServer } from './socket/qtcp-server.js';
 export { QUdpSocket, type ReadDatagramResult } from './socket/qudp-socket.js';
 export { QNetworkDatagram } from './kernel/qnetwork-datagram.js';
-export {
-  QSsl,
-  KeyType,
-  EncodingFormat,
-  KeyAlgorithm,
-  AlternativeNameEntryType,
-  SslProtocol,
-  SslOption,
-  PeerVerifyMode,
-  SslMode,
-  NextProtocolNegotiationStatus,
-} from './ssl/qssl.js';
+// qssl.ts holds only Qt's public SSL enums and the QSsl namespace: all of it is exported.
+export * from './ssl/qssl.js';
 export { QSslCertificate, SubjectInfo, PatternSyntax } from './ssl/qssl-certificate.js';
 export { QSslKey } from './ssl/qssl-key.js';
 export { QSslCipher } from './ssl/qssl-cipher.js';

@@ -1,4 +1,5 @@
 import { ByteQueue } from './byte-queue.js';
+import { toBuffer } from './to-buffer.js';
 import { OpenModeFlag, type OpenMode } from './open-mode.js';
 import { qWarning } from './qlogging.js';
 import { Signal } from './signal.js';
@@ -9,11 +10,6 @@ const READ_CHUNK = 16384;
 
 /** Data accepted by `write`: bytes, or a string written as UTF-8. */
 export type WritableData = Buffer | Uint8Array | string;
-
-function toBuffer(data: WritableData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
 
 function toByte(c: number | string): number {
   return typeof c === 'string' ? c.charCodeAt(0) & 0xff : c & 0xff;

@@ -1,3 +1,5 @@
+import { checkPort } from '../core/check-port.js';
+import { toBuffer } from '../core/to-buffer.js';
 import { QHostAddress } from './qhost-address.js';
 import { NetworkLayerProtocol } from './socket-enums.js';
 
@@ -86,13 +88,13 @@ export class QNetworkDatagram {
   /** Sets the sender address and port (0 = let the system choose, for an outgoing datagram). */
   setSender(address: QHostAddress | string, port = 0): void {
     this.sender = new QHostAddress(address);
-    this.senderPortNumber = checkPort(port, 'setSender');
+    this.senderPortNumber = checkPort(port, 'QNetworkDatagram.setSender');
   }
 
   /** Sets the destination address and port. */
   setDestination(address: QHostAddress | string, port: number): void {
     this.destination = new QHostAddress(address);
-    this.destinationPortNumber = checkPort(port, 'setDestination');
+    this.destinationPortNumber = checkPort(port, 'QNetworkDatagram.setDestination');
   }
 
   /**
@@ -141,17 +143,4 @@ export class QNetworkDatagram {
     }
     return reply;
   }
-}
-
-function toBuffer(data: Buffer | string): Buffer {
-  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-}
-
-function checkPort(port: number, method: string): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(
-      `QNetworkDatagram.${method}: port must be an integer from 0 to 65535, got ${port}`,
-    );
-  }
-  return port;
 }

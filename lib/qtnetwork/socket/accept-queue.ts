@@ -13,10 +13,10 @@ export interface AcceptQueueHost {
   afterHandOut(): void;
   /**
    * The connections that count against `maxPending` (Qt's private
-   * `totalPendingConnections`); default: the pending list. QSslServer adds the connections
+   * `totalPendingConnections`): the pending list, and for QSslServer also the connections
    * still in their handshake.
    */
-  pendingCount?(): number;
+  pendingCount(): number;
 }
 
 type NewConnectionWaiter = (result: [boolean, boolean]) => void;
@@ -112,7 +112,7 @@ export class AcceptQueue<S> {
   waitForNew(msecs: number, onTimeout: () => void): Promise<[boolean, boolean]> {
     if (!this.open) return Promise.resolve([false, false]);
     if (this.waiting.length > 0) {
-      this.handOutOne();
+      this.handOutNext();
       return Promise.resolve([true, false]);
     }
     return new Promise((resolve) => {
@@ -133,33 +133,26 @@ export class AcceptQueue<S> {
     });
   }
 
-  private handOutOne(): void {
-    while (this.waiting.length > 0 && this.occupied() < this.maxPending) {
+  /**
+   * Hands out the oldest waiting connection that is still open, if the pending limit
+   * allows (pausing does not stop it); false if none was handed out.
+   */
+  private handOutNext(): boolean {
+    while (this.waiting.length > 0 && this.host.pendingCount() < this.maxPending) {
       const raw = this.waiting.shift()!;
       if (raw.destroyed) continue;
       this.host.handOut(raw);
       this.host.afterHandOut();
-      return;
+      return true;
     }
+    return false;
   }
 
   /** Hands waiting connections out while the pending limit allows. */
   private drain(): void {
-    while (
-      this.open &&
-      !this.paused &&
-      this.waiting.length > 0 &&
-      this.occupied() < this.maxPending
-    ) {
-      const raw = this.waiting.shift()!;
-      if (raw.destroyed) continue;
-      this.host.handOut(raw);
-      this.host.afterHandOut();
-    }
-  }
-
-  private occupied(): number {
-    return this.host.pendingCount ? this.host.pendingCount() : this.pending.length;
+    // Checked before each one: a slot may pause accepting or close the server meanwhile.
+    let handedOut = true;
+    while (handedOut && this.open && !this.paused) handedOut = this.handOutNext();
   }
 
   private settleWaiters(result: [boolean, boolean]): void {

@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as path from 'node:path';
 
-import { AcceptQueue, DEFAULT_BACKLOG } from './accept-queue.js';
 import {
   fullLocalServerName,
   nativeLocalAddress,
@@ -11,10 +10,14 @@ import {
   type LocalServerStatus,
 } from './local-names.js';
 import { LocalServerSocketOption } from './local-socket-enums.js';
-import { errnoCode } from './native-errors.js';
-import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
+import { errnoCode, type MappedError } from './native-errors.js';
+import { type NativeSocketHandle } from './native-handle.js';
+import {
+  PendingConnectionServer,
+  createAcceptingServer,
+  listenOutcome,
+} from './pending-connection-server.js';
 import { QLocalSocket } from './qlocal-socket.js';
-import { qWarning } from '../core/qlogging.js';
 import { Signal } from '../core/signal.js';
 import { SocketError } from '../kernel/socket-enums.js';
 
@@ -22,13 +25,8 @@ const LISTEN = 'QLocalServer::listen';
 const WINDOWS = process.platform === 'win32';
 const LINUX = process.platform === 'linux';
 
-interface LocalServerError {
-  error: SocketError;
-  text: string;
-}
-
 /** Qt's mapping of a listen failure to an error and its text. */
-function mapListenError(err: unknown): LocalServerError {
+function mapListenError(err: unknown): MappedError {
   const code = errnoCode(err);
   switch (code) {
     case 'EACCES':
@@ -39,10 +37,10 @@ function mapListenError(err: unknown): LocalServerError {
     case 'ENAMETOOLONG':
     case 'EROFS':
     case 'ENOTDIR':
-      return { error: SocketError.HostNotFoundError, text: `${LISTEN}: Name error` };
+      return nameError();
     case 'EADDRINUSE':
     case 'EEXIST':
-      return { error: SocketError.AddressInUseError, text: `${LISTEN}: Address in use` };
+      return addressInUse();
     default:
       return {
         error: SocketError.UnknownSocketError,
@@ -61,8 +59,14 @@ function pathStatus(full: string): LocalServerStatus {
   }
 }
 
-function addressInUse(): LocalServerError {
+function addressInUse(): MappedError {
   return { error: SocketError.AddressInUseError, text: `${LISTEN}: Address in use` };
+}
+
+/** Qt's error for a name that cannot be a server's; `detail` says why, where the port knows. */
+function nameError(detail?: string): MappedError {
+  const text = `${LISTEN}: Name error${detail ? ` (${detail})` : ''}`;
+  return { error: SocketError.HostNotFoundError, text };
 }
 
 /** File permission bits for QLocalServer.SocketOption flags (Qt's mapping). */
@@ -112,26 +116,17 @@ function boundPathOfDescriptor(fd: number): string {
  * - Path lengths are checked: Node silently truncates a socket path longer than the
  *   platform's limit; here such a name is refused with HostNotFoundError.
  *
- * Pending connections behave as for QTcpServer (see AcceptQueue).
+ * Pending connections behave as for QTcpServer (see PendingConnectionServer and AcceptQueue).
  */
-export class QLocalServer {
+export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
   static readonly SocketOption = LocalServerSocketOption;
 
   /** Emitted each time a new connection is available. */
   readonly newConnection = new Signal<[]>('newConnection');
 
-  private server: net.Server | null = null;
-  private listening = false;
-  private binding = false;
-  private readonly queue = new AcceptQueue<QLocalSocket>({
-    handOut: (raw) => this.incomingConnection(raw),
-    afterHandOut: () => undefined,
-  });
   private name = '';
   private fullName = '';
   private options: number = LocalServerSocketOption.NoOptions;
-  private serverErr = SocketError.UnknownSocketError;
-  private serverErrText = '';
   /** Identity of the socket file this server created, so that `close()` removes only it. */
   private ownFile: { dev: number; ino: number } | null = null;
   /** Runs after the server closed (see temporarySocketPath). */
@@ -144,26 +139,20 @@ export class QLocalServer {
    * (AddressInUseError), or not permitted (SocketAccessError).
    */
   async listen(name: string | number): Promise<boolean> {
-    if (this.listening || this.binding) {
-      qWarning('QLocalServer::listen() called when already listening');
-      return false;
-    }
+    if (this.alreadyListening(LISTEN)) return false;
     if (typeof name === 'number') return this.listenDescriptor(name);
     if (name === '') {
-      this.setServerError({ error: SocketError.HostNotFoundError, text: `${LISTEN}: Name error` });
+      this.setServerError(nameError());
       return false;
     }
     const full = fullLocalServerName(name);
     const problem = socketPathProblem(full);
     if (problem) {
-      this.setServerError({
-        error: SocketError.HostNotFoundError,
-        text: `${LISTEN}: Name error (${problem})`,
-      });
+      this.setServerError(nameError(problem));
       return false;
     }
     this.binding = true;
-    let result: LocalServerError | null;
+    let result: MappedError | null;
     try {
       result = await this.bindAndListen(full);
     } finally {
@@ -183,22 +172,12 @@ export class QLocalServer {
    * this server created (only if it is still that file). `listen` may be called again.
    */
   close(): void {
-    const server = this.server;
-    this.server = null;
-    this.listening = false;
-    this.binding = false;
-    for (const socket of this.queue.stop()) socket.abort();
-    server?.close();
+    this.stopListening();
     this.releaseOnClose();
     this.releaseOnClose = () => undefined;
     this.removeOwnFile();
     this.name = '';
     this.fullName = '';
-  }
-
-  /** True while listening. */
-  isListening(): boolean {
-    return this.listening;
   }
 
   /** The name given to `listen`; "" when not listening. */
@@ -254,47 +233,6 @@ export class QLocalServer {
     return QLocalServer.removeServer(name);
   }
 
-  /** The last error; UnknownSocketError until one occurs. */
-  serverError(): SocketError {
-    return this.serverErr;
-  }
-
-  /** The last error's text; empty until one occurs. */
-  errorString(): string {
-    return this.serverErrText;
-  }
-
-  /** How many connections may be handed out before `nextPendingConnection` (default 30). */
-  maxPendingConnections(): number {
-    return this.queue.maxPending;
-  }
-
-  /** Sets the pending-connection limit. */
-  setMaxPendingConnections(n: number): void {
-    this.queue.maxPending = n;
-    this.queue.scheduleDrain();
-  }
-
-  /** The listen backlog, which also bounds the connections waiting beyond the pending limit (default 50). */
-  listenBacklogSize(): number {
-    return this.queue.backlog;
-  }
-
-  /** Sets the backlog; applies to the next `listen` (and to the waiting bound at once). */
-  setListenBacklogSize(size: number): void {
-    this.queue.backlog = size < 0 ? DEFAULT_BACKLOG : size;
-  }
-
-  /** True if a connection can be taken with `nextPendingConnection`. */
-  hasPendingConnections(): boolean {
-    return this.queue.pending.length > 0;
-  }
-
-  /** Takes the oldest pending connection, or null if none. */
-  nextPendingConnection(): QLocalSocket | null {
-    return this.queue.next();
-  }
-
   /**
    * Waits up to `msecs` (-1 = no limit) for a new connection. Resolves
    * `[hasPendingConnections(), timedOut]`, as Qt's QLocalServer does (so `[true, true]`
@@ -318,37 +256,21 @@ export class QLocalServer {
     return this.options;
   }
 
-  /** The listening descriptor, or -1 when not listening. */
-  socketDescriptor(): number {
-    return this.listening ? nativeDescriptor(this.server) : -1;
-  }
-
   /**
    * Called for each accepted connection: makes a QLocalSocket of it, adds it to the pending
    * connections and emits newConnection (Qt emits it from here for QLocalServer).
    */
-  protected incomingConnection(handle: NativeSocketHandle): void {
-    const socket = new QLocalSocket();
-    if (!socket.setSocketDescriptor(handle)) {
-      handle.destroy();
-      return;
-    }
-    this.addPendingConnection(socket);
-    this.newConnection.emit();
-  }
-
-  /** Adds `socket` to the pending connections. */
-  protected addPendingConnection(socket: QLocalSocket): void {
-    this.queue.addPending(socket);
+  protected override incomingConnection(handle: NativeSocketHandle): void {
+    if (this.addIncoming(new QLocalSocket(), handle)) this.newConnection.emit();
   }
 
   // ---------------------------------------------------------------- internals
 
-  private async bindAndListen(full: string): Promise<LocalServerError | null> {
+  private async bindAndListen(full: string): Promise<MappedError | null> {
     const abstract =
       LINUX && (this.options & LocalServerSocketOption.AbstractNamespaceOption) !== 0;
     if (WINDOWS || abstract) {
-      const server = this.createServer();
+      const server = createAcceptingServer();
       const err = await listenOn(server, nativeLocalAddress(full, abstract), this.queue.backlog);
       if (err) {
         server.close();
@@ -370,8 +292,8 @@ export class QLocalServer {
     // unlinks a Unix socket's bound path when the server closes; binding elsewhere means it
     // only ever removes that temporary name, never a file someone else has put at `full`.
     const temp = temporarySocketPath(full);
-    if (!temp) return { error: SocketError.HostNotFoundError, text: `${LISTEN}: Name error` };
-    const server = this.createServer();
+    if (!temp) return nameError();
+    const server = createAcceptingServer();
     // With access options the socket gets its mode at creation (through the umask), so
     // it is never reachable with looser permissions; without them it follows the umask.
     const previous = access !== 0 ? process.umask(0o777 & ~access) : null;
@@ -402,22 +324,10 @@ export class QLocalServer {
     return null;
   }
 
-  private createServer(): net.Server {
-    return net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-  }
-
   private started(server: net.Server, file: string | null): void {
-    server.removeAllListeners('error');
-    server.on('error', () => undefined);
-    server.on('connection', (raw: net.Socket) => {
-      if (server !== this.server || !this.listening) {
-        raw.destroy();
-        return;
-      }
-      this.queue.offer(raw);
-    });
-    this.server = server;
-    this.listening = true;
+    // Node reports a failed accept as an 'error' event, which would end the process with
+    // no listener; the port's QLocalServer has no acceptError signal to pass it on.
+    this.startAccepting(server, () => undefined);
     this.ownFile = null;
     if (file) {
       try {
@@ -427,25 +337,15 @@ export class QLocalServer {
         this.ownFile = null;
       }
     }
-    this.queue.start();
   }
 
   private async listenDescriptor(fd: number): Promise<boolean> {
     this.binding = true;
-    const server = this.createServer();
-    let err: Error | null;
-    try {
-      err = await new Promise<Error | null>((resolve) => {
-        server.once('error', resolve);
-        try {
-          server.listen({ fd, backlog: this.queue.backlog }, () => resolve(null));
-        } catch (e) {
-          resolve(e as Error);
-        }
-      });
-    } finally {
-      this.binding = false;
-    }
+    const server = createAcceptingServer();
+    const err = await listenOutcome(server, (done) =>
+      server.listen({ fd, backlog: this.queue.backlog }, done),
+    );
+    this.binding = false;
     const handleType = (server as unknown as { _handle?: { constructor?: { name?: string } } })
       ._handle?.constructor?.name;
     if (err || handleType !== 'Pipe') {
@@ -473,11 +373,6 @@ export class QLocalServer {
     } catch {
       // Already gone.
     }
-  }
-
-  private setServerError(e: LocalServerError): void {
-    this.serverErr = e.error;
-    this.serverErrText = e.text;
   }
 }
 
@@ -545,7 +440,7 @@ async function placeSocket(
   temp: string,
   full: string,
   replaceStale: boolean,
-): Promise<LocalServerError | null> {
+): Promise<MappedError | null> {
   if (replaceStale) {
     // Check again just before replacing: the path may have changed meanwhile.
     const status = await probeLocalServer(full);
@@ -574,18 +469,13 @@ function listenOn(
   backlog: number,
   bound?: () => void,
 ): Promise<Error | null> {
-  return new Promise((resolve) => {
-    server.once('error', (err) => {
-      bound?.();
-      resolve(err);
-    });
+  return listenOutcome(server, (done) => {
     try {
-      server.listen({ path: address, backlog }, () => resolve(null));
-      // Node binds a Unix socket synchronously inside listen().
+      server.listen({ path: address, backlog }, done);
+    } finally {
+      // Node binds a Unix socket synchronously inside listen(), so the bind is over here,
+      // whether it failed or not (a failure is reported later, as an 'error' event).
       bound?.();
-    } catch (err) {
-      bound?.();
-      resolve(err as Error);
     }
   });
 }

@@ -3,34 +3,20 @@ import * as net from 'node:net';
 import { fullLocalServerName, nativeLocalAddress, socketPathProblem } from './local-names.js';
 import { LocalSocketError, LocalSocketOption, LocalSocketState } from './local-socket-enums.js';
 import { errnoCode } from './native-errors.js';
+import { LocalStreamSocket } from './local-stream-socket.js';
 import type { NativeSocketHandle } from './native-handle.js';
 import { OpenModeFlag, type OpenMode } from '../core/open-mode.js';
-import { QAbstractSocket } from './qabstract-socket.js';
 import { QIODevice } from '../core/qiodevice.js';
 import { qWarning } from '../core/qlogging.js';
 import { Signal } from '../core/signal.js';
-import { SocketState, SocketType } from '../kernel/socket-enums.js';
+import { timeLeft } from '../core/time-left.js';
+import { waitOn } from '../core/wait-on.js';
+import { SocketState } from '../kernel/socket-enums.js';
 
 /** How long a connect may keep retrying while the server's backlog is full (Qt: 30 s). */
 const CONNECT_TIMEOUT_MS = 30000;
 /** Pause between retries while the server's backlog is full. */
 const RETRY_DELAY_MS = 100;
-
-/**
- * The stream under a QLocalSocket: Qt's QLocalSocket on Unix keeps a QTcpSocket-like
- * QAbstractSocket over the Unix-domain descriptor, and so does the port, so that buffering,
- * backpressure, closing and the waits behave exactly as for TCP.
- */
-class LocalStreamSocket extends QAbstractSocket {
-  constructor() {
-    super(SocketType.UnknownSocketType);
-  }
-
-  protected override acceptsNativeSocket(sock: net.Socket): boolean {
-    // A Unix-domain connection has no IP addresses.
-    return !sock.destroyed && net.isIP(sock.remoteAddress ?? sock.localAddress ?? '') === 0;
-  }
-}
 
 /** Qt's texts for local socket errors: "<function>: <what>". */
 function localErrorText(error: LocalSocketError, fn: string, detail?: string): string {
@@ -119,8 +105,8 @@ export class QLocalSocket extends QIODevice {
   readonly errorOccurred = new Signal<[error: LocalSocketError]>('errorOccurred');
 
   private readonly stream = new LocalStreamSocket();
-  private localState = LocalSocketState.UnconnectedState;
-  private localError = LocalSocketError.UnknownSocketError;
+  private socketState = LocalSocketState.UnconnectedState;
+  private socketError = LocalSocketError.UnknownSocketError;
   private name = '';
   private fullName = '';
   private options: number = LocalSocketOption.NoOptions;
@@ -128,7 +114,8 @@ export class QLocalSocket extends QIODevice {
   private connectingMode: OpenMode = OpenModeFlag.NotOpen;
   private retryTimer: NodeJS.Timeout | null = null;
   private deadline = 0;
-  private attempt = 0;
+  /** Incremented on every connect attempt and reset, so late callbacks of old ones are ignored. */
+  private generation = 0;
 
   constructor() {
     super();
@@ -142,7 +129,7 @@ export class QLocalSocket extends QIODevice {
       // The stream's errors share their values with LocalSocketError (RemoteHostClosedError
       // is PeerClosedError, NetworkError is ConnectionError, ...), as Qt casts them.
       const local = error as number as LocalSocketError;
-      this.localError = local;
+      this.socketError = local;
       this.setErrorString(localErrorText(local, 'QLocalSocket'));
       this.errorOccurred.emit(local);
     });
@@ -166,17 +153,17 @@ export class QLocalSocket extends QIODevice {
     } else if (typeof name === 'number') {
       mode = name;
     }
-    const s = this.localState;
+    const s = this.socketState;
     if (s === LocalSocketState.ConnectedState || s === LocalSocketState.ConnectingState) {
       // (Qt spells the function "connectToserver" in this one message.)
-      this.setLocalError(LocalSocketError.OperationError, 'QLocalSocket::connectToserver');
+      this.setError(LocalSocketError.OperationError, 'QLocalSocket::connectToserver');
       this.errorOccurred.emit(LocalSocketError.OperationError);
       return;
     }
     this.setErrorString('');
-    this.localError = LocalSocketError.UnknownSocketError;
-    this.setLocalState(LocalSocketState.ConnectingState);
-    if (this.localState !== LocalSocketState.ConnectingState) return;
+    this.socketError = LocalSocketError.UnknownSocketError;
+    this.setState(LocalSocketState.ConnectingState);
+    if (this.socketState !== LocalSocketState.ConnectingState) return;
     if (this.name === '') {
       this.failConnect(LocalSocketError.ServerNotFoundError);
       return;
@@ -202,11 +189,30 @@ export class QLocalSocket extends QIODevice {
   }
 
   /**
+   * Adopts an existing local connection: an accepted one from QLocalServer, or a
+   * descriptor number of a connected Unix-domain socket. Enters `state` (default
+   * ConnectedState) without emitting stateChanged, as Qt does.
+   */
+  setSocketDescriptor(
+    descriptor: number | NativeSocketHandle,
+    state: LocalSocketState = LocalSocketState.ConnectedState,
+    mode: OpenMode = OpenModeFlag.ReadWrite,
+  ): boolean {
+    this.cancelConnect();
+    super.open(mode);
+    this.socketState = state;
+    this.name = '';
+    this.fullName = '';
+    // As in Qt, a descriptor the stream refuses leaves the state and mode as given.
+    return this.stream.setSocketDescriptor(descriptor, state as number as SocketState, mode);
+  }
+
+  /**
    * Sets the name to connect to; only while unconnected (otherwise Qt's warning and no
    * change). `serverName()` returns it until the connection ends.
    */
   setServerName(name: string): void {
-    if (this.localState !== LocalSocketState.UnconnectedState) {
+    if (this.socketState !== LocalSocketState.UnconnectedState) {
       qWarning('QLocalSocket::setServerName() called while not in unconnected state');
       return;
     }
@@ -245,7 +251,7 @@ export class QLocalSocket extends QIODevice {
 
   /** Drops unwritten data and closes at once: aboutToClose, stateChanged(UnconnectedState), readChannelFinished, disconnected. */
   abort(): void {
-    const wasConnecting = this.localState === LocalSocketState.ConnectingState;
+    const wasConnecting = this.socketState === LocalSocketState.ConnectingState;
     super.close();
     if (wasConnecting) this.cancelConnect();
     this.stream.abort();
@@ -254,7 +260,7 @@ export class QLocalSocket extends QIODevice {
 
   /** Closes the device (aboutToClose; unread data dropped) and the connection; pending writes are still written. */
   override close(): void {
-    const wasConnecting = this.localState === LocalSocketState.ConnectingState;
+    const wasConnecting = this.socketState === LocalSocketState.ConnectingState;
     super.close();
     if (wasConnecting) this.cancelConnect();
     this.stream.close();
@@ -270,12 +276,12 @@ export class QLocalSocket extends QIODevice {
 
   /** The current state. */
   state(): LocalSocketState {
-    return this.localState;
+    return this.socketState;
   }
 
   /** The last error; UnknownSocketError when none occurred. */
   error(): LocalSocketError {
-    return this.localError;
+    return this.socketError;
   }
 
   /** True while there is a usable connection. */
@@ -288,30 +294,23 @@ export class QLocalSocket extends QIODevice {
     return this.stream.socketDescriptor();
   }
 
-  /**
-   * Adopts an existing local connection: an accepted one from QLocalServer, or a
-   * descriptor number of a connected Unix-domain socket. Enters `state` (default
-   * ConnectedState) without emitting stateChanged, as Qt does.
-   */
-  setSocketDescriptor(
-    descriptor: number | NativeSocketHandle,
-    state: LocalSocketState = LocalSocketState.ConnectedState,
-    mode: OpenMode = OpenModeFlag.ReadWrite,
-  ): boolean {
-    this.cancelConnect();
-    super.open(mode);
-    this.localState = state;
-    this.name = '';
-    this.fullName = '';
-    // As in Qt, a descriptor the stream refuses leaves the state and mode as given.
-    return this.stream.setSocketDescriptor(descriptor, state as number as SocketState, mode);
-  }
-
   // ---------------------------------------------------------------- reading and writing
 
   /** Bytes readable now. */
   override bytesAvailable(): number {
     return super.bytesAvailable() + this.stream.bytesAvailable();
+  }
+
+  /**
+   * Reads everything available now. What the stream holds is taken in one read, so the
+   * chunks the kernel delivered reach the caller as they are (QIODevice's readAll would
+   * read them in 16 KiB pieces and join those: one more copy of every larger chunk).
+   */
+  override readAll(): Buffer {
+    if (this.buffer.size > 0 || !this.isReadable() || this.stream.bytesAvailable() === 0) {
+      return super.readAll();
+    }
+    return this.stream.readAll();
   }
 
   /** Bytes written and not yet handed to the operating system. */
@@ -341,35 +340,29 @@ export class QLocalSocket extends QIODevice {
    * `msecs` pass (-1 = no limit); a timeout leaves the attempt running, as in Qt.
    */
   waitForConnected(msecs = 30000): Promise<boolean> {
-    if (this.localState !== LocalSocketState.ConnectingState) {
-      return Promise.resolve(this.localState === LocalSocketState.ConnectedState);
+    if (this.socketState !== LocalSocketState.ConnectingState) {
+      return Promise.resolve(this.socketState === LocalSocketState.ConnectedState);
     }
-    return new Promise((resolve) => {
-      const offs: Array<() => void> = [];
-      let timer: NodeJS.Timeout | null = null;
-      const done = (value: boolean): void => {
-        if (timer) clearTimeout(timer);
-        for (const off of offs) off();
-        resolve(value);
-      };
-      offs.push(this.connected.connect(() => done(true)));
-      offs.push(
+    return waitOn(
+      msecs,
+      (settle) => [
+        this.connected.connect(() => settle(true)),
         this.stateChanged.connect((st) => {
-          if (st === LocalSocketState.UnconnectedState) done(false);
+          if (st === LocalSocketState.UnconnectedState) settle(false);
         }),
-      );
-      if (msecs >= 0) timer = setTimeout(() => done(false), msecs);
-    });
+      ],
+      () => undefined,
+    );
   }
 
   /** Resolves true when new data arrives; a timeout emits SocketTimeoutError and leaves the socket open. */
   override async waitForReadyRead(msecs = 30000): Promise<boolean> {
-    if (this.localState === LocalSocketState.UnconnectedState) return false;
+    if (this.socketState === LocalSocketState.UnconnectedState) return false;
     const start = Date.now();
-    if (this.localState === LocalSocketState.ConnectingState) {
+    if (this.socketState === LocalSocketState.ConnectingState) {
       if (!(await this.waitForConnected(msecs))) return false;
     }
-    return this.stream.waitForReadyRead(msecs < 0 ? -1 : Math.max(0, msecs - (Date.now() - start)));
+    return this.stream.waitForReadyRead(timeLeft(msecs, start));
   }
 
   /** Resolves true when pending data has been handed to the operating system. */
@@ -379,7 +372,7 @@ export class QLocalSocket extends QIODevice {
 
   /** Resolves true when the connection has closed; warns and resolves false when unconnected. */
   waitForDisconnected(msecs = 30000): Promise<boolean> {
-    if (this.localState === LocalSocketState.UnconnectedState) {
+    if (this.socketState === LocalSocketState.UnconnectedState) {
       qWarning('QLocalSocket::waitForDisconnected() is not allowed in UnconnectedState');
       return Promise.resolve(false);
     }
@@ -391,7 +384,7 @@ export class QLocalSocket extends QIODevice {
   protected override readData(maxSize: number): Buffer | null {
     const available = this.stream.bytesAvailable();
     if (available > 0 && maxSize > 0) return this.stream.read(Math.min(maxSize, available));
-    if (maxSize === 0 || this.localState === LocalSocketState.ConnectedState) {
+    if (maxSize === 0 || this.socketState === LocalSocketState.ConnectedState) {
       return Buffer.alloc(0);
     }
     return null;
@@ -404,13 +397,13 @@ export class QLocalSocket extends QIODevice {
   // ---------------------------------------------------------------- internals
 
   private tryConnect(): void {
-    const attempt = ++this.attempt;
+    const generation = ++this.generation;
     const abstract = (this.options & LocalSocketOption.AbstractNamespaceOption) !== 0;
     const sock = new net.Socket({ allowHalfOpen: true });
     this.connecting = sock;
     const onConnect = (): void => {
       sock.removeListener('error', onError);
-      if (attempt !== this.attempt || this.connecting !== sock) {
+      if (generation !== this.generation || this.connecting !== sock) {
         sock.destroy();
         return;
       }
@@ -428,7 +421,7 @@ export class QLocalSocket extends QIODevice {
     const onError = (err: Error): void => {
       sock.removeListener('connect', onConnect);
       sock.destroy();
-      if (attempt !== this.attempt || this.connecting !== sock) return;
+      if (generation !== this.generation || this.connecting !== sock) return;
       this.connecting = null;
       const mapped = mapLocalConnectError(err);
       if (mapped === 'retry') {
@@ -438,7 +431,10 @@ export class QLocalSocket extends QIODevice {
         }
         this.retryTimer = setTimeout(() => {
           this.retryTimer = null;
-          if (attempt === this.attempt && this.localState === LocalSocketState.ConnectingState) {
+          if (
+            generation === this.generation &&
+            this.socketState === LocalSocketState.ConnectingState
+          ) {
             this.tryConnect();
           }
         }, RETRY_DELAY_MS);
@@ -454,12 +450,12 @@ export class QLocalSocket extends QIODevice {
   /** Qt's order for a failed connect: errorOccurred, then stateChanged(UnconnectedState). */
   private failConnect(error: LocalSocketError, detail?: string): void {
     this.cancelConnect(false);
-    this.setLocalError(error, 'QLocalSocket::connectToServer', detail);
+    this.setError(error, 'QLocalSocket::connectToServer', detail);
     this.errorOccurred.emit(error);
-    if (this.localState === LocalSocketState.UnconnectedState) return;
+    if (this.socketState === LocalSocketState.UnconnectedState) return;
     this.clearNames();
     super.close();
-    this.setLocalState(LocalSocketState.UnconnectedState);
+    this.setState(LocalSocketState.UnconnectedState);
   }
 
   /**
@@ -467,8 +463,8 @@ export class QLocalSocket extends QIODevice {
    * `announce`, the state returns to Unconnected with stateChanged.
    */
   private cancelConnect(announce = true): boolean {
-    if (this.localState !== LocalSocketState.ConnectingState) return false;
-    this.attempt++;
+    if (this.socketState !== LocalSocketState.ConnectingState) return false;
+    this.generation++;
     if (this.retryTimer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
@@ -482,7 +478,7 @@ export class QLocalSocket extends QIODevice {
     }
     if (announce) {
       this.clearNames();
-      this.setLocalState(LocalSocketState.UnconnectedState);
+      this.setState(LocalSocketState.UnconnectedState);
     }
     return true;
   }
@@ -506,17 +502,17 @@ export class QLocalSocket extends QIODevice {
       default:
         return;
     }
-    this.setLocalState(next);
+    this.setState(next);
   }
 
-  private setLocalState(state: LocalSocketState): void {
-    if (this.localState === state) return;
-    this.localState = state;
+  private setState(state: LocalSocketState): void {
+    if (this.socketState === state) return;
+    this.socketState = state;
     this.stateChanged.emit(state);
   }
 
-  private setLocalError(error: LocalSocketError, fn: string, detail?: string): void {
-    this.localError = error;
+  private setError(error: LocalSocketError, fn: string, detail?: string): void {
+    this.socketError = error;
     this.setErrorString(localErrorText(error, fn, detail));
   }
 

@@ -1,16 +1,20 @@
-import * as net from 'node:net';
+import type * as net from 'node:net';
 
-import { AcceptQueue, DEFAULT_BACKLOG } from './accept-queue.js';
 import { ErrorText, mapBindError, type MappedError } from './native-errors.js';
-import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
+import { type NativeSocketHandle } from './native-handle.js';
+import {
+  PendingConnectionServer,
+  createAcceptingServer,
+  listenOutcome,
+} from './pending-connection-server.js';
 import { QHostAddress, SpecialAddress } from '../kernel/qhost-address.js';
-import { qWarning } from '../core/qlogging.js';
 import { ProxyCapability, ProxyType, QNetworkProxy } from '../kernel/qnetwork-proxy.js';
 import { QNetworkProxyFactory } from '../kernel/qnetwork-proxy-factory.js';
 import { QNetworkProxyQuery, QueryType } from '../kernel/qnetwork-proxy-query.js';
 import { ProxyTunnelError } from './proxy/proxy-tunnel.js';
 import { openSocks5Bind, type Socks5Bind } from './proxy/socks5-tunnel.js';
 import { QTcpSocket } from './qtcp-socket.js';
+import { checkPort } from '../core/check-port.js';
 import { Signal } from '../core/signal.js';
 import { NetworkLayerProtocol, SocketError } from '../kernel/socket-enums.js';
 
@@ -25,7 +29,7 @@ import { NetworkLayerProtocol, SocketError } from '../kernel/socket-enums.js';
  * connection beyond that bound. A connection flood therefore holds at most
  * maxPendingConnections + listenBacklogSize descriptors.
  */
-export class QTcpServer {
+export class QTcpServer extends PendingConnectionServer<QTcpSocket> {
   /** Emitted each time a new connection is available (after `incomingConnection`). */
   readonly newConnection = new Signal<[]>('newConnection');
   /** Emitted when accepting a connection failed; accepting is paused, as in Qt. */
@@ -33,16 +37,6 @@ export class QTcpServer {
   /** Emitted by `addPendingConnection` when a connection joins the pending list (Qt 6.4). */
   readonly pendingConnectionAvailable = new Signal<[]>('pendingConnectionAvailable');
 
-  private server: net.Server | null = null;
-  private listening = false;
-  private binding = false;
-  private readonly queue = new AcceptQueue<QTcpSocket>({
-    handOut: (raw) => this.incomingConnection(raw),
-    afterHandOut: () => this.incomingConnectionDone(),
-    pendingCount: () => this.totalPendingConnections(),
-  });
-  private serverErr = SocketError.UnknownSocketError;
-  private serverErrText = '';
   private address = new QHostAddress();
   private port = 0;
   private serverProxy = new QNetworkProxy(ProxyType.DefaultProxy);
@@ -59,15 +53,8 @@ export class QTcpServer {
     address: QHostAddress | SpecialAddress | string = SpecialAddress.Any,
     port = 0,
   ): Promise<boolean> {
-    if (this.listening || this.binding) {
-      qWarning('QTcpServer::listen() called when already listening');
-      return false;
-    }
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new RangeError(
-        `QTcpServer.listen: port must be an integer from 0 to 65535, got ${port}`,
-      );
-    }
+    if (this.alreadyListening('QTcpServer::listen')) return false;
+    checkPort(port, 'QTcpServer.listen');
     let addr = new QHostAddress(address);
     // Qt 5.15 listens on the IPv4 any-address when given a null address.
     if (addr.isNull()) addr = new QHostAddress(SpecialAddress.AnyIPv4);
@@ -103,10 +90,7 @@ export class QTcpServer {
    * TCP socket. Node binds asynchronously, hence the Promise.
    */
   async setSocketDescriptor(descriptor: number): Promise<boolean> {
-    if (this.listening || this.binding) {
-      qWarning('QTcpServer::setSocketDescriptor() called when already listening');
-      return false;
-    }
+    if (this.alreadyListening('QTcpServer::setSocketDescriptor')) return false;
     return this.startServer(null, (server, done) => server.listen({ fd: descriptor }, done));
   }
 
@@ -117,19 +101,9 @@ export class QTcpServer {
   close(): void {
     this.bind?.cancel();
     this.bind = null;
-    const server = this.server;
-    this.server = null;
-    this.listening = false;
-    this.binding = false;
     this.address = new QHostAddress();
     this.port = 0;
-    for (const socket of this.queue.stop()) socket.abort();
-    server?.close();
-  }
-
-  /** True while listening. */
-  isListening(): boolean {
-    return this.listening;
+    this.stopListening();
   }
 
   /** The address listened on (Any prints as "0.0.0.0"); null address when not listening. */
@@ -140,50 +114,6 @@ export class QTcpServer {
   /** The port listened on; 0 when not listening. */
   serverPort(): number {
     return this.port;
-  }
-
-  /** The last error; UnknownSocketError until one occurs. */
-  serverError(): SocketError {
-    return this.serverErr;
-  }
-
-  /** The last error's text; empty until one occurs (as in Qt). */
-  errorString(): string {
-    return this.serverErrText;
-  }
-
-  /** How many connections may be handed out before `nextPendingConnection` (default 30). */
-  maxPendingConnections(): number {
-    return this.queue.maxPending;
-  }
-
-  /** Sets the pending-connection limit; raising it hands out waiting connections. */
-  setMaxPendingConnections(n: number): void {
-    this.queue.maxPending = n;
-    this.queue.scheduleDrain();
-  }
-
-  /** The listen backlog, which also bounds the connections waiting beyond the pending limit (default 50). */
-  listenBacklogSize(): number {
-    return this.queue.backlog;
-  }
-
-  /** Sets the backlog; applies to the next `listen` (and to the waiting bound at once). */
-  setListenBacklogSize(size: number): void {
-    this.queue.backlog = size < 0 ? DEFAULT_BACKLOG : size;
-  }
-
-  /** True if a connection can be taken with `nextPendingConnection`. */
-  hasPendingConnections(): boolean {
-    return this.queue.pending.length > 0;
-  }
-
-  /**
-   * Takes the oldest pending connection (its parent is now the caller), or null if none.
-   * Taking one lets the next waiting connection be handed out.
-   */
-  nextPendingConnection(): QTcpSocket | null {
-    return this.queue.next();
   }
 
   /**
@@ -229,43 +159,24 @@ export class QTcpServer {
     this.serverProxy = QNetworkProxy.from(proxy);
   }
 
-  /** The listening descriptor, or -1 when not listening (read from Node's internal handle). */
-  socketDescriptor(): number {
-    return this.listening ? nativeDescriptor(this.server) : -1;
-  }
-
   /**
    * Called for each accepted connection. The default makes a QTcpSocket of it and calls
    * `addPendingConnection`; override it to use another socket class, and call
    * `addPendingConnection` to make the socket available to `nextPendingConnection`.
    */
-  protected incomingConnection(handle: NativeSocketHandle): void {
-    const socket = new QTcpSocket();
-    if (!socket.setSocketDescriptor(handle)) {
-      handle.destroy();
-      return;
-    }
-    this.addPendingConnection(socket);
+  protected override incomingConnection(handle: NativeSocketHandle): void {
+    this.addIncoming(new QTcpSocket(), handle);
   }
 
   /** Adds `socket` to the pending connections (works whether or not the server listens). */
-  protected addPendingConnection(socket: QTcpSocket): void {
-    this.queue.addPending(socket);
+  protected override addPendingConnection(socket: QTcpSocket): void {
+    super.addPendingConnection(socket);
     this.pendingConnectionAvailable.emit();
   }
 
   /** Runs after each `incomingConnection`: emits `newConnection`, as Qt does. */
-  protected incomingConnectionDone(): void {
+  protected override incomingConnectionDone(): void {
     this.newConnection.emit();
-  }
-
-  /**
-   * The connections that count against `maxPendingConnections()` (Qt's private
-   * `totalPendingConnections`): the pending list. QSslServer adds the connections still in
-   * their handshake.
-   */
-  protected totalPendingConnections(): number {
-    return this.queue.pending.length;
   }
 
   /** Re-examines the pending limit later, after `totalPendingConnections()` dropped. */
@@ -278,15 +189,8 @@ export class QTcpServer {
     start: (server: net.Server, done: () => void) => void,
   ): Promise<boolean> {
     this.binding = true;
-    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
-    const result = await new Promise<Error | null>((resolve) => {
-      server.once('error', resolve);
-      try {
-        start(server, () => resolve(null));
-      } catch (err) {
-        resolve(err as Error);
-      }
-    });
+    const server = createAcceptingServer();
+    const result = await listenOutcome(server, (done) => start(server, done));
     const cancelled = !this.binding;
     this.binding = false;
     if (result || cancelled) {
@@ -304,12 +208,7 @@ export class QTcpServer {
       });
       return false;
     }
-    server.removeAllListeners('error');
-    server.on('error', (err) => this.onAcceptError(err));
-    server.on('connection', (raw: net.Socket) => this.onIncoming(server, raw));
-    this.server = server;
-    this.listening = true;
-    this.queue.start();
+    this.startAccepting(server, (err) => this.onAcceptError(err));
     this.address = address ?? new QHostAddress(bound.address);
     this.port = bound.port;
     return true;
@@ -329,11 +228,6 @@ export class QTcpServer {
     return mapped;
   }
 
-  private setServerError(mapped: MappedError): void {
-    this.serverErr = mapped.error;
-    this.serverErrText = mapped.text;
-  }
-
   private onAcceptError(err: Error): void {
     const mapped = mapBindError(err);
     this.setServerError(
@@ -343,7 +237,7 @@ export class QTcpServer {
     );
     // Qt pauses accepting after an accept error that is not temporary.
     this.pauseAccepting();
-    this.acceptError.emit(this.serverErr);
+    this.acceptError.emit(this.serverError());
   }
 
   /** Qt's choice of proxy for a server; null when none can listen. */
@@ -392,11 +286,7 @@ export class QTcpServer {
       // Qt reports the any-address after a failed BIND.
       this.address = new QHostAddress(SpecialAddress.AnyIPv4);
       this.port = 0;
-      this.setServerError(
-        err instanceof ProxyTunnelError
-          ? { error: err.error, text: err.text }
-          : { error: SocketError.UnknownSocketError, text: ErrorText.Unknown },
-      );
+      this.setServerError(bindFailure(err));
       return false;
     }
     if (this.bind !== bind || !this.binding) {
@@ -430,24 +320,19 @@ export class QTcpServer {
         if (this.bind !== bind) return;
         this.bind = null;
         this.listening = false;
-        this.setServerError(
-          err instanceof ProxyTunnelError
-            ? { error: err.error, text: err.text }
-            : { error: SocketError.UnknownSocketError, text: ErrorText.Unknown },
-        );
-        this.acceptError.emit(this.serverErr);
+        this.setServerError(bindFailure(err));
+        this.acceptError.emit(this.serverError());
       },
     );
     return true;
   }
+}
 
-  private onIncoming(server: net.Server, raw: net.Socket): void {
-    if (server !== this.server || !this.listening) {
-      raw.destroy();
-      return;
-    }
-    this.queue.offer(raw);
-  }
+/** The error of a SOCKS5 BIND that failed: the proxy's, as Qt reports it, or unknown. */
+function bindFailure(err: unknown): MappedError {
+  return err instanceof ProxyTunnelError
+    ? { error: err.error, text: err.text }
+    : { error: SocketError.UnknownSocketError, text: ErrorText.Unknown };
 }
 
 /** The socket a SOCKS5 BIND hands out: the control connection, with the peer's address. */

@@ -2,6 +2,7 @@ import { X509Certificate, getCiphers } from 'node:crypto';
 import * as tls from 'node:tls';
 
 import { qWarning } from '../core/qlogging.js';
+import { toBuffer } from '../core/to-buffer.js';
 import {
   EncodingFormat,
   NextProtocolNegotiationStatus,
@@ -80,8 +81,9 @@ export const NO_SESSION: SslSession = {
 let systemCas: QSslCertificate[] | null = null;
 let defaultSettings: SslSettings = EMPTY_SETTINGS;
 
-function toBuffer(p: Buffer | string): Buffer {
-  return typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p);
+/** A protocol name as bytes of the configuration's own (a later change to the caller's Buffer does not reach it). */
+function protocolBytes(p: Buffer | string): Buffer {
+  return Buffer.from(toBuffer(p));
 }
 
 let settingsOfConfig: (c: QSslConfiguration) => SslSettings;
@@ -295,7 +297,7 @@ export class QSslConfiguration {
 
   /** Sets the protocols offered with ALPN (e.g. "h2", "http/1.1"). */
   setAllowedNextProtocols(protocols: Array<Buffer | string>): void {
-    this.update({ allowedNextProtocols: protocols.map(toBuffer) });
+    this.update({ allowedNextProtocols: protocols.map(protocolBytes) });
   }
 
   /** Whether a verification error interrupts the handshake at once (Qt 6; default false). */

@@ -67,6 +67,16 @@ function peerChainOf(t: tls.TLSSocket): X509Certificate[] {
 }
 
 /**
+ * What may follow host and port in `connectToHostEncrypted`: Qt's two overloads, then the
+ * port's `(mode, sslPeerName)`. One list of argument tuples, so that the method has a single
+ * signature instead of three overloads repeating the same parameters.
+ */
+type EncryptedConnectArgs =
+  | [mode?: OpenMode, protocol?: NetworkLayerProtocol]
+  | [sslPeerName: string, mode?: OpenMode, protocol?: NetworkLayerProtocol]
+  | [mode: OpenMode | undefined, sslPeerName: string | undefined];
+
+/**
  * A TCP socket with TLS (Qt's QSslSocket), over Node's `tls`: the TCP connection is made
  * as QTcpSocket makes it (proxies included), then the handshake runs over it.
  *
@@ -173,32 +183,8 @@ export class QSslSocket extends QTcpSocket {
    * `sslPeerName` third). Port convenience: `(host, port, mode, sslPeerName)` is accepted
    * too. Called while connecting or connected it warns and does nothing, as Qt.
    */
-  connectToHostEncrypted(
-    host: string,
-    port: number,
-    mode?: OpenMode,
-    protocol?: NetworkLayerProtocol,
-  ): void;
-  connectToHostEncrypted(
-    host: string,
-    port: number,
-    sslPeerName: string,
-    mode?: OpenMode,
-    protocol?: NetworkLayerProtocol,
-  ): void;
-  connectToHostEncrypted(
-    host: string,
-    port: number,
-    mode: OpenMode | undefined,
-    sslPeerName: string | undefined,
-  ): void;
-  connectToHostEncrypted(
-    host: string,
-    port: number,
-    a?: OpenMode | string,
-    b?: OpenMode | NetworkLayerProtocol | string,
-    c?: NetworkLayerProtocol,
-  ): void {
+  connectToHostEncrypted(host: string, port: number, ...args: EncryptedConnectArgs): void {
+    const [a, b, c] = args;
     let peerName: string | undefined;
     let mode: OpenMode;
     let protocol = NetworkLayerProtocol.AnyIPProtocol;
@@ -499,7 +485,7 @@ export class QSslSocket extends QTcpSocket {
 
   /** The peer's certificate after the handshake; null before (or if it sent none). */
   peerCertificate(): QSslCertificate {
-    return this.session.peerCertificate;
+    return this.sslConfiguration().peerCertificate();
   }
 
   /**
@@ -507,17 +493,17 @@ export class QSslSocket extends QTcpSocket {
    * it found in the local CA store added, where Qt lists what the peer sent.
    */
   peerCertificateChain(): QSslCertificate[] {
-    return [...this.session.peerCertificateChain];
+    return this.sslConfiguration().peerCertificateChain();
   }
 
   /** The cipher in use; null before the handshake and after the connection closes. */
   sessionCipher(): QSslCipher {
-    return this.session.sessionCipher;
+    return this.sslConfiguration().sessionCipher();
   }
 
   /** The protocol in use (TlsV1_2, TlsV1_3); UnknownProtocol before the handshake. */
   sessionProtocol(): SslProtocol {
-    return this.session.sessionProtocol;
+    return this.sslConfiguration().sessionProtocol();
   }
 
   /**

@@ -4,18 +4,19 @@ import * as net from 'node:net';
 import {
   ProxyTunnelError,
   proxyConnectionError,
-  type ProxyEndpoint,
+  proxyFailure,
+  tunnelAborted,
+  type OpenTunnel,
   type Tunnel,
   type TunnelTarget,
 } from './proxy-tunnel.js';
 import { SocketError } from '../../kernel/socket-enums.js';
 
-/** Qt's texts for HTTP CONNECT failures (QHttpSocketEngine). */
+/**
+ * Qt's texts for the answers of an HTTP proxy (QHttpSocketEngine); those for the
+ * connection to the proxy are in proxy-tunnel.ts.
+ */
 const TEXT = {
-  refused: 'Proxy connection refused',
-  notFound: 'Proxy server not found',
-  closed: 'Proxy connection closed prematurely',
-  timedOut: 'Proxy server connection timed out',
   denied: 'Proxy denied connection',
   communication: 'Error communicating with HTTP proxy',
   notHttp: 'Did not receive HTTP response from proxy',
@@ -71,15 +72,10 @@ function statusError(status: number, res: http.IncomingMessage): ProxyTunnelErro
  * Credentials, when set, are sent as Basic authorization with the first request (Qt waits
  * for a 407 first); a 407 is reported for proxyAuthenticationRequired with its realm.
  */
-export function openHttpTunnel(
-  proxy: ProxyEndpoint,
-  target: TunnelTarget,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Tunnel> {
-  return new Promise((resolve, reject) => {
+export const openHttpTunnel: OpenTunnel = (proxy, target, timeoutMs, signal) =>
+  new Promise((resolve, reject) => {
     if (proxy.host === '') {
-      reject(new ProxyTunnelError(SocketError.ProxyNotFoundError, TEXT.notFound));
+      reject(proxyFailure('http', 'notFound'));
       return;
     }
     const authority = connectAuthority(target);
@@ -114,12 +110,12 @@ export function openHttpTunnel(
     });
     const onAbort = (): void => {
       req.destroy();
-      finish(new ProxyTunnelError(SocketError.OperationError, 'Aborted'));
+      finish(tunnelAborted());
     };
     signal.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => {
       req.destroy();
-      finish(new ProxyTunnelError(SocketError.ProxyConnectionTimeoutError, TEXT.timedOut));
+      finish(proxyFailure('http', 'timedOut'));
     }, timeoutMs);
     req.on('connect', (res: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       const status = res.statusCode ?? 0;
@@ -139,11 +135,10 @@ export function openHttpTunnel(
       if (typeof err.code === 'string' && err.code.startsWith('HPE_')) {
         finish(new ProxyTunnelError(SocketError.ProxyProtocolError, TEXT.notHttp));
       } else if (err.code === 'ECONNRESET' && /hang up/.test(err.message)) {
-        finish(new ProxyTunnelError(SocketError.ProxyConnectionClosedError, TEXT.closed));
+        finish(proxyFailure('http', 'closed'));
       } else {
-        finish(proxyConnectionError(err, TEXT));
+        finish(proxyConnectionError(err, 'http'));
       }
     });
     req.end();
   });
-}

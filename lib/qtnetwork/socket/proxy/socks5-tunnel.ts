@@ -5,18 +5,20 @@ import { SocksClient, type SocksProxy } from 'socks';
 import {
   ProxyTunnelError,
   proxyConnectionError,
+  proxyFailure,
+  tunnelAborted,
+  type OpenTunnel,
   type ProxyEndpoint,
   type Tunnel,
   type TunnelTarget,
 } from './proxy-tunnel.js';
 import { SocketError } from '../../kernel/socket-enums.js';
 
-/** Qt's texts for SOCKS5 failures (QSocks5SocketEngine). */
+/**
+ * Qt's texts for what a SOCKS5 proxy answers (QSocks5SocketEngine); those for the
+ * connection to the proxy are in proxy-tunnel.ts.
+ */
 const TEXT = {
-  refused: 'Connection to proxy refused',
-  notFound: 'Proxy host not found',
-  closed: 'Connection to proxy closed prematurely',
-  timedOut: 'Connection to proxy timed out',
   protocol: 'SOCKS version 5 protocol error',
   authFailed: 'Proxy authentication failed',
   authMethod: 'Proxy authentication failed: Socks5 host did not support authentication method.',
@@ -71,9 +73,9 @@ function mapSocksError(err: unknown, targetIsName: boolean): ProxyTunnelError {
   const E = SocketError;
   switch (message) {
     case 'Socket closed':
-      return new ProxyTunnelError(E.ProxyConnectionClosedError, TEXT.closed);
+      return proxyFailure('socks5', 'closed');
     case 'Proxy connection timed out':
-      return new ProxyTunnelError(E.ProxyConnectionTimeoutError, TEXT.timedOut);
+      return proxyFailure('socks5', 'timedOut');
     case 'Received invalid Socks5 initial handshake (no accepted authentication type)':
     case 'Socks5 Authentication failed':
       return new ProxyTunnelError(E.ProxyAuthenticationRequiredError, TEXT.authFailed, 'required');
@@ -85,7 +87,7 @@ function mapSocksError(err: unknown, targetIsName: boolean): ProxyTunnelError {
       return new ProxyTunnelError(E.ProxyProtocolError, TEXT.protocol);
     default:
       // An error of the socket itself during the handshake (reset, broken pipe, ...).
-      return new ProxyTunnelError(E.ProxyConnectionClosedError, TEXT.closed);
+      return proxyFailure('socks5', 'closed');
   }
 }
 
@@ -149,13 +151,13 @@ function socksProxy(proxy: ProxyEndpoint): SocksProxy {
 function connectToProxy(proxy: ProxyEndpoint, signal: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     if (proxy.host === '') {
-      reject(new ProxyTunnelError(SocketError.ProxyNotFoundError, TEXT.notFound));
+      reject(proxyFailure('socks5', 'notFound'));
       return;
     }
     const sock = net.connect({ host: proxy.host, port: proxy.port });
     const onAbort = (): void => {
       sock.destroy();
-      reject(new ProxyTunnelError(SocketError.OperationError, 'Aborted'));
+      reject(tunnelAborted());
     };
     signal.addEventListener('abort', onAbort, { once: true });
     sock.once('connect', () => {
@@ -166,7 +168,7 @@ function connectToProxy(proxy: ProxyEndpoint, signal: AbortSignal): Promise<net.
     sock.once('error', (err) => {
       signal.removeEventListener('abort', onAbort);
       sock.destroy();
-      reject(proxyConnectionError(err, TEXT));
+      reject(proxyConnectionError(err, 'socks5'));
     });
   });
 }
@@ -178,12 +180,7 @@ function connectToProxy(proxy: ProxyEndpoint, signal: AbortSignal): Promise<net.
  * Qt's error and text. Offers no-auth, and username/password when credentials are set
  * (Qt offers only the one method; see docs/qt-differences.md).
  */
-export async function openSocks5Tunnel(
-  proxy: ProxyEndpoint,
-  target: TunnelTarget,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Tunnel> {
+export const openSocks5Tunnel: OpenTunnel = async (proxy, target, timeoutMs, signal) => {
   const sock = await connectToProxy(proxy, signal);
   const targetIsName = net.isIP(target.host) === 0;
   const onAbort = (): void => {
@@ -200,7 +197,7 @@ export async function openSocks5Tunnel(
       existing_socket: sock,
       timeout: timeoutMs,
     });
-    if (signal.aborted) throw new ProxyTunnelError(SocketError.OperationError, 'Aborted');
+    if (signal.aborted) throw tunnelAborted();
     const rejected = qtReplyCheck(handshakeBytes(), offeredUserPass);
     if (rejected) throw rejected;
     // The library rewrites a reported 0.0.0.0 to the proxy's configured IP address (which is
@@ -219,7 +216,7 @@ export async function openSocks5Tunnel(
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
-}
+};
 
 /** A SOCKS5 BIND in progress: the proxy's listening address, then the one connection. */
 export interface Socks5Bind {
