@@ -1,5 +1,10 @@
 // Jest runs in ESM mode (node --experimental-vm-modules, see the `test` script):
 // the package is ESM-only, as Nest 12 is.
+
+// TEST_TIME_SCALE multiplies the test timeout, as it does the tests' own waits for the
+// machine (test/helpers/time-budget.ts, which validates it).
+const timeScale = Number(process.env.TEST_TIME_SCALE) > 0 ? Number(process.env.TEST_TIME_SCALE) : 1;
+
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
@@ -14,6 +19,9 @@ export default {
   },
   // Socket tests open real loopback connections; two workers fit this 2-core machine.
   maxWorkers: 2,
-  testTimeout: 30000,
+  // Transpiles the TypeScript that child processes import, once per run, before any test:
+  // children then start from JavaScript (test/fixtures/ts-cache.mjs).
+  globalSetup: '<rootDir>/test/fixtures/precompile-ts.mjs',
+  testTimeout: Math.round(30000 * timeScale),
   verbose: true,
 };

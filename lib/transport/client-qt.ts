@@ -19,6 +19,7 @@ import { AckedEvents } from './wire/acked-events.js';
 import {
   ClientClosedError,
   QtConnectionError,
+  ServerClosingError,
   RequestTimeoutError,
   type QtTransportError,
 } from './wire/errors.js';
@@ -28,7 +29,7 @@ import {
   type QtTransportOptions,
   type ResolvedQtOptions,
 } from './options.js';
-import { ackOf, checkReplyPacket } from './wire/packets.js';
+import { ackOf, checkReplyPacket, type ReplyQtPacket } from './wire/packets.js';
 import { QtConnection, type ConnectionLimits, type QtStreamSocket } from './wire/qt-connection.js';
 import { sslConfiguration } from './tls.js';
 
@@ -57,6 +58,22 @@ const PROXY_TYPES: Record<QtProxyOptions['type'], ProxyType> = {
 
 /** How long `close()` waits for the server to take what was emitted before aborting. */
 const CLOSE_GRACE_MS = 5000;
+
+/**
+ * The error a failed request gets for an error reply's `err`: a server's closing notice
+ * becomes ServerClosingError (the request did not run); anything else is passed on as sent.
+ */
+function replyError(err: unknown): unknown {
+  if (
+    typeof err === 'object' &&
+    err !== null &&
+    (err as { code?: unknown }).code === 'QT_SERVER_CLOSING'
+  ) {
+    const message = (err as { message?: unknown }).message;
+    return new ServerClosingError(typeof message === 'string' ? message : 'The server is closing');
+  }
+  return err;
+}
 
 /** The name of a QLocalSocket error, e.g. 'ServerNotFoundError'. */
 function localErrorName(error: LocalSocketError): string {
@@ -92,6 +109,8 @@ export class ClientQt extends ClientProxy {
   /** Acknowledged-event mode: events sent and not yet acknowledged; null when off. */
   private readonly unacked: AckedEvents<ReadPacket> | null;
   private readonly emitter = new EventEmitter();
+  /** Why this client dropped a connection itself (a protocol error or a limit). */
+  private readonly connectionFailure = new WeakMap<QtConnection, unknown>();
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
   constructor(options: QtTransportOptions = {}) {
@@ -170,7 +189,16 @@ export class ClientQt extends ClientProxy {
     // Nest's ClientProxy.send, without the operator chain on the common path: when the
     // connection is up the request is published at subscription, with no promise hop.
     const source = new Observable<TResult>((observer) => {
-      const callback = this.createObserver(observer);
+      const nestCallback = this.createObserver(observer);
+      // Nest's observer takes only a truthy `err` for an error; an error reply of 0, '' or
+      // false must fail the request too.
+      const callback: Callback = (packet) => {
+        if ('err' in packet && packet.err !== undefined && packet.err !== null && !packet.err) {
+          observer.error(this.serializeError(packet.err));
+          return;
+        }
+        nestCallback(packet);
+      };
       if (this.conn && !this.conn.isClosed()) {
         return this.publish(this.packetOf(pattern, data), callback);
       }
@@ -380,6 +408,8 @@ export class ClientQt extends ClientProxy {
     const conn = new QtConnection(socket, this.limits, {
       onPacket: (value) => this.onReply(value),
       onProtocolError: (error) => {
+        // The requests on this connection fail with this cause, not as a plain close.
+        this.connectionFailure.set(conn, error);
         this.emitter.emit('protocolError', error);
       },
       onClosed: () => this.onConnectionLost(conn),
@@ -398,24 +428,40 @@ export class ClientQt extends ClientProxy {
       this.unacked?.acknowledge(ack.ackId);
       return;
     }
-    let reply;
+    let reply: ReplyQtPacket;
     try {
-      reply = checkReplyPacket(this.deserializer.deserialize(value) as unknown);
+      // The packet is checked as it came (a request or event sent to a client is a protocol
+      // error), and only the reply's own fields reach Nest's deserializer: it would take a
+      // packet with any other key (a version, a trace id) for a foreign payload and resolve
+      // the request with the whole packet, an error reply included.
+      const { id, response, err, isDisposed, status } = checkReplyPacket(value);
+      reply = checkReplyPacket(
+        this.deserializer.deserialize({ id, response, err, isDisposed, status }) as unknown,
+      );
     } catch (err) {
+      const conn = this.conn;
+      if (conn) this.connectionFailure.set(conn, err);
       this.emitter.emit('protocolError', err);
-      this.conn?.abort();
+      conn?.abort();
       return;
     }
     // This client's ids are numbers; a string id never matches one of them.
     const id = reply.id as number;
     const callback = this.calls.get(id);
     if (!callback) return;
-    if (reply.isDisposed || reply.err) {
+    // An error reply is one that carries `err` (null and absent are no error); 0, '' and
+    // false are errors too, delivered as they are.
+    if (reply.err !== undefined && reply.err !== null) {
       this.calls.delete(id);
-      callback({ err: reply.err, response: reply.response, isDisposed: true });
+      callback({ err: replyError(reply.err), isDisposed: true });
       return;
     }
-    callback({ err: reply.err, response: reply.response });
+    if (reply.isDisposed) {
+      this.calls.delete(id);
+      callback({ response: reply.response, isDisposed: true });
+      return;
+    }
+    callback({ response: reply.response });
   }
 
   private onConnectionLost(conn: QtConnection): void {
@@ -436,10 +482,11 @@ export class ClientQt extends ClientProxy {
         : socketError >= 0
           ? socketErrorName(socketError as SocketError)
           : 'RemoteHostClosedError';
-    const lost = new QtConnectionError(
-      code,
-      `The connection was lost: ${socket?.errorString() ?? 'closed'}`,
-    );
+    const failure = this.connectionFailure.get(conn);
+    this.connectionFailure.delete(conn);
+    const lost =
+      failure ??
+      new QtConnectionError(code, `The connection was lost: ${socket?.errorString() ?? 'closed'}`);
     for (const [id, callback] of [...this.calls.entries()]) {
       this.calls.delete(id);
       callback({ err: lost, isDisposed: true });

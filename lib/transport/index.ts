@@ -23,6 +23,7 @@ export {
   encodePayloadChunks,
   detectCodec,
   type CodecName,
+  type PayloadLimits,
 } from './wire/codec.js';
 export { encodeCborChunks } from './wire/cbor-encoder.js';
 export { QtConnection, type QtStreamSocket } from './wire/qt-connection.js';

@@ -1,6 +1,8 @@
+import { getHeapStatistics } from 'node:v8';
+
 import type { Deserializer, Serializer } from '@nestjs/microservices';
 
-import type { CodecName } from './wire/codec.js';
+import { DEFAULT_MAX_PACKET_VALUES, type CodecName } from './wire/codec.js';
 import { InvalidOptionError } from './wire/errors.js';
 import { resolveTlsOptions, type QtTlsOptions, type ResolvedTlsOptions } from './tls.js';
 
@@ -81,6 +83,14 @@ export interface QtTransportOptions {
   proxy?: QtProxyOptions;
   /** Largest frame in bytes, both directions. Default 64 MiB. */
   maxFrameSize?: number;
+  /**
+   * Values one incoming packet may hold: every map, array, string (map keys too), number,
+   * boolean and null counts one. They are counted on the frame's bytes before it is decoded;
+   * a packet with more closes its connection (PacketTooComplexError), so that one frame
+   * cannot build millions of objects. At least 1; from `maxFrameSize` on, no packet is
+   * refused for its count (every value takes a byte). Default 1000000.
+   */
+  maxPacketValues?: number;
   /** Ms a peer may stall in the middle of a frame. Default 30000. */
   incompleteFrameTimeout?: number;
   /**
@@ -105,6 +115,14 @@ export interface QtTransportOptions {
   idleTimeout?: number;
   /** Bytes queued for a peer that does not read before it is dropped. Default 128 MiB. */
   maxSendBufferSize?: number;
+  /**
+   * Server: bytes buffered in and out across all connections (incoming frames reserved at
+   * their header, replies until the kernel takes them). A frame that does not fit waits
+   * (its peer is not read); a reply that does not fit is replaced by an error reply; while
+   * the budget stays exhausted the connection holding the most is dropped. 0 = no budget.
+   * Default: a quarter of the V8 heap limit, and at least twice `maxFrameSize`.
+   */
+  maxBufferedBytes?: number;
   /** Client: the encoding of requests ('json' or 'cbor'). Default 'json'. */
   codec?: CodecName;
   /** Nest's serializer hook. */
@@ -152,12 +170,14 @@ export interface ResolvedQtOptions {
   readBufferSize: number;
   proxy: QtProxyOptions;
   maxFrameSize: number;
+  maxPacketValues: number;
   incompleteFrameTimeout: number;
   frameTimeout: number;
   minFrameRate: number;
   maxConnections: number;
   idleTimeout: number;
   maxSendBufferSize: number;
+  maxBufferedBytes: number;
   codec: CodecName;
   serializer?: Serializer;
   deserializer?: Deserializer;
@@ -223,6 +243,8 @@ const DEFAULTS = {
   } as const satisfies EveryKey<QtProxyOptions>,
   /** Bytes per frame, both directions. */
   maxFrameSize: 64 * MiB,
+  /** Values (maps, arrays, strings, numbers, ...) one incoming packet may hold. */
+  maxPacketValues: DEFAULT_MAX_PACKET_VALUES,
   /** Ms a peer may stall in the middle of a frame. */
   incompleteFrameTimeout: 30000,
   /** Ms one incoming frame may take, extended by 1 s per minFrameRate bytes; 0 = off. */
@@ -235,6 +257,8 @@ const DEFAULTS = {
   idleTimeout: 0,
   /** Bytes queued for a peer that does not read before it is dropped. */
   maxSendBufferSize: 128 * MiB,
+  /** Server: bytes buffered across connections; none here: derived from the heap (below). */
+  maxBufferedBytes: undefined,
   /** Client: the encoding of requests, 'json' or 'cbor'. */
   codec: 'json',
   /** Nest's serializer hook; none: Nest's own. */
@@ -526,16 +550,19 @@ function resolveLimits(
   ResolvedQtOptions,
   | 'readBufferSize'
   | 'maxFrameSize'
+  | 'maxPacketValues'
   | 'incompleteFrameTimeout'
   | 'frameTimeout'
   | 'minFrameRate'
   | 'maxConnections'
   | 'idleTimeout'
   | 'maxSendBufferSize'
+  | 'maxBufferedBytes'
 > {
-  return {
+  const limits = {
     readBufferSize: integerOption(o, 'readBufferSize', 0),
     maxFrameSize: integerOption(o, 'maxFrameSize', 1, MAX_FRAME_LIMIT),
+    maxPacketValues: integerOption(o, 'maxPacketValues', 1),
     incompleteFrameTimeout: msOption(o, 'incompleteFrameTimeout', 1),
     frameTimeout: msOption(o, 'frameTimeout', 0),
     minFrameRate: integerOption(o, 'minFrameRate', 1),
@@ -543,6 +570,47 @@ function resolveLimits(
     idleTimeout: msOption(o, 'idleTimeout', 0),
     maxSendBufferSize: integerOption(o, 'maxSendBufferSize', 1),
   };
+  return {
+    ...limits,
+    maxBufferedBytes: resolveMaxBufferedBytes(o.maxBufferedBytes, limits.maxFrameSize),
+  };
+}
+
+/**
+ * Server: the memory budget, or 0 for none. A budget must hold two frames of
+ * `maxFrameSize`, so that the largest frame always fits beside the part kept for small
+ * ones (an eighth, see wire/memory-budget.ts).
+ *
+ * The default is a quarter of the V8 heap limit. The buffers counted live outside the V8
+ * heap, so the heap limit does not bound them; it is used as the measure of what memory
+ * this process is meant to have: V8 derives it from the machine's memory (about a quarter
+ * of it, at most about 4 GiB; Node uses a cgroup's limit when it is lower) and operators
+ * set it with --max-old-space-size to fit their container. Every buffered frame also costs
+ * heap once decoded (a JSON frame becomes a string at least as large), so the process may
+ * reach heap limit + budget: a quarter keeps that at 1.25 times the heap limit, which fits
+ * a container whose heap was set to three quarters of it, and leaves most of a machine free
+ * with V8's own sizing (4144 MiB heap, 1036 MiB budget on a 24 GiB machine). A half would
+ * not fit such a container.
+ */
+function resolveMaxBufferedBytes(value: unknown, maxFrameSize: number): number {
+  const least = 2 * maxFrameSize;
+  if (value === undefined) {
+    return Math.max(Math.floor(getHeapStatistics().heap_size_limit / 4), least);
+  }
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    (value !== 0 && value < least) ||
+    value < 0 ||
+    value > Number.MAX_SAFE_INTEGER
+  ) {
+    throw new InvalidOptionError(
+      'maxBufferedBytes',
+      `0 (no budget) or an integer of at least twice maxFrameSize (${least})`,
+      value,
+    );
+  }
+  return value;
 }
 
 /** Requests (codec, timeouts), connecting, and how a server starts and stops. */

@@ -17,13 +17,17 @@ import {
 
 import type { CodecName } from './wire/codec.js';
 import {
+  DuplicateRequestIdError,
   FrameTooLargeError,
+  IdleAtCapacityError,
+  MemoryBudgetExceededError,
   QtListenError,
   TlsHandshakeError,
   asTransportError,
   type QtTransportError,
 } from './wire/errors.js';
 import { resolveQtOptions, type QtTransportOptions, type ResolvedQtOptions } from './options.js';
+import { MemoryBudget } from './wire/memory-budget.js';
 import {
   ackPacket,
   classifyServerPacket,
@@ -73,13 +77,45 @@ export interface QtServerEvents {
  */
 const MAX_ACTIVE_PER_CONNECTION = 128;
 
+/**
+ * The error reply to a request that arrives while the server closes: it was not run, so the
+ * caller may send it elsewhere (ClientQt fails it with ServerClosingError).
+ */
+const SERVER_CLOSING = {
+  code: 'QT_SERVER_CLOSING',
+  message: 'The server is closing: the request was not run',
+} as const;
+
+/** The error reply that ends a stream still sending values when the server closes. */
+const STREAM_ENDED_BY_CLOSE = {
+  code: 'QT_STREAM_ENDED_BY_CLOSE',
+  message: 'The server is closing: the stream was ended',
+} as const;
+
 /** How long a closing server waits for a peer to take its last replies before aborting. */
 const CONNECTION_CLOSE_GRACE_MS = 2000;
+
+/**
+ * At maxConnections, how long a connection must have been idle before it may be closed to
+ * admit a waiting one: a connection in use (something at least every second) keeps its
+ * place, and a server full of silent peers takes a newcomer within about a second.
+ */
+const MIN_IDLE_TO_CLOSE_MS = 1000;
 
 /** One accepted connection and the streamed replies it has running, by request id. */
 class ServerConnection {
   readonly conn: QtConnection;
+  /** The subscriptions of handlers' streams, by request id. */
   readonly requests = new Map<string | number, Subscription>();
+  /** Ids of the requests in flight (as on the wire), from arrival until their last reply. */
+  readonly pending = new Set<string | number>();
+  /** Requests cancelled before their handler's stream existed: it is not subscribed. */
+  readonly cancelled = new Set<string | number>();
+  /**
+   * Requests whose stream has sent a value and not ended yet, with what writes their last
+   * reply: a close ends them at once.
+   */
+  readonly streaming = new Map<string | number, () => void>();
 
   constructor(
     readonly socket: QtStreamSocket,
@@ -100,7 +136,8 @@ class ServerConnection {
 
   /** Tears down every handler's stream still running for this connection. */
   cancelAll(): void {
-    for (const sub of this.requests.values()) sub.unsubscribe();
+    for (const id of this.pending) this.cancelled.add(id);
+    for (const sub of [...this.requests.values()]) sub.unsubscribe();
     this.requests.clear();
   }
 }
@@ -126,12 +163,21 @@ export class ServerQt
   private closing = false;
   /** True while maxConnections is reached and connections wait (logged once per episode). */
   private atCapacity = false;
+  /** acceptPending's loop runs: a place freed meanwhile is its to fill. */
+  private accepting = false;
+  /** Looks again, while connections wait at the cap, for one idle long enough to close. */
+  private capacityTimer: NodeJS.Timeout | null = null;
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
   constructor(options: QtTransportOptions = {}) {
     super();
     this.opts = resolveQtOptions(options, 'server');
-    this.limits = { ...this.opts, maxActiveWork: MAX_ACTIVE_PER_CONNECTION };
+    this.limits = {
+      ...this.opts,
+      maxActiveWork: MAX_ACTIVE_PER_CONNECTION,
+      memoryBudget:
+        this.opts.maxBufferedBytes > 0 ? new MemoryBudget(this.opts.maxBufferedBytes) : null,
+    };
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
   }
@@ -165,6 +211,18 @@ export class ServerQt
     const server = this.qtServer;
     this.qtServer = null;
     server?.close();
+    // A stream that is sending values may never end by itself: end it now, with an error
+    // reply that says why, rather than hold the close for closeTimeout. Handlers that have
+    // not answered yet keep their time.
+    for (const c of this.connections) {
+      for (const [id, endStream] of [...c.streaming]) {
+        const sub = c.requests.get(id);
+        c.requests.delete(id);
+        c.streaming.delete(id);
+        endStream();
+        sub?.unsubscribe();
+      }
+    }
     if (this.inFlight > 0 && this.opts.closeTimeout > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.opts.closeTimeout);
@@ -268,13 +326,40 @@ export class ServerQt
   }
 
   /**
-   * Takes the Qt server's pending connections, up to `maxConnections` served at once.
-   * Beyond it they stay in Qt's pending queue and the backlog (both bounded; the Qt server
-   * refuses what does not fit) until a connection ends.
+   * Takes the Qt server's pending connections, up to `maxConnections` served at once. At
+   * the cap, a waiting connection takes the place of the served one idle the longest (no
+   * frame arriving, no handler running, nothing queued for it), once that one has been idle
+   * MIN_IDLE_TO_CLOSE_MS; it is closed with IdleAtCapacityError. A connection at work is
+   * never closed for a newcomer: with none idle, newcomers stay in Qt's pending queue and
+   * the backlog (both bounded; the Qt server refuses what does not fit) until a connection
+   * ends or has been idle long enough.
    */
   private acceptPending(server: QTcpServer | QLocalServer): void {
+    // Closing a connection below calls back here (its onClosed): this loop fills the place.
+    if (this.accepting) return;
+    this.accepting = true;
+    try {
+      this.takePending(server);
+    } finally {
+      this.accepting = false;
+    }
+  }
+
+  private takePending(server: QTcpServer | QLocalServer): void {
     const max = this.opts.maxConnections;
-    while (max === 0 || this.connections.size < max) {
+    for (;;) {
+      if (max !== 0 && this.connections.size >= max) {
+        if (!server.hasPendingConnections()) return;
+        const idle = this.longestIdle();
+        if (!idle || idle.idleMs < MIN_IDLE_TO_CLOSE_MS) {
+          this.waitAtCapacity(server, idle ? MIN_IDLE_TO_CLOSE_MS - idle.idleMs : 0);
+          return;
+        }
+        const before = this.connections.size;
+        this.protocolError(idle.entry, new IdleAtCapacityError(idle.idleMs, max));
+        if (this.connections.size >= before) return;
+        continue;
+      }
       const socket = server.nextPendingConnection();
       if (!socket) {
         this.atCapacity = false;
@@ -286,12 +371,39 @@ export class ServerQt
       }
       this.adopt(socket);
     }
-    if (!this.atCapacity && server.hasPendingConnections()) {
+  }
+
+  /** The served connection idle the longest, if any is idle. */
+  private longestIdle(): { entry: ServerConnection; idleMs: number } | null {
+    const now = Date.now();
+    let found: { entry: ServerConnection; idleMs: number } | null = null;
+    for (const entry of this.connections) {
+      const idleMs = entry.conn.idleMs(now);
+      if (idleMs >= 0 && (!found || idleMs > found.idleMs)) found = { entry, idleMs };
+    }
+    return found;
+  }
+
+  /**
+   * Connections wait at the cap: logged once, and looked at again when the idle one may be
+   * closed (`inMs`), or in MIN_IDLE_TO_CLOSE_MS when none is idle (one may become idle).
+   */
+  private waitAtCapacity(server: QTcpServer | QLocalServer, inMs: number): void {
+    if (!this.atCapacity) {
       this.atCapacity = true;
       this.logger.warn(
-        `maxConnections (${max}) reached: new connections wait until one ends (at most maxPendingConnections + listenBacklogSize of them; more are refused)`,
+        `maxConnections (${this.opts.maxConnections}) reached: new connections wait until one ends or has been idle ${MIN_IDLE_TO_CLOSE_MS} ms (at most maxPendingConnections + listenBacklogSize of them; more are refused)`,
       );
     }
+    if (this.capacityTimer) return;
+    this.capacityTimer = setTimeout(
+      () => {
+        this.capacityTimer = null;
+        if (this.qtServer === server && !this.closing) this.acceptPending(server);
+      },
+      inMs > 0 ? inMs : MIN_IDLE_TO_CLOSE_MS,
+    );
+    this.capacityTimer.unref();
   }
 
   private adopt(socket: QtStreamSocket): void {
@@ -315,7 +427,6 @@ export class ServerQt
   // ---------------------------------------------------------------- packets
 
   private onPacket(entry: ServerConnection, value: unknown, codec: CodecName): void {
-    if (this.closing) return;
     let classified: ReturnType<typeof classifyServerPacket>;
     try {
       classified = classifyServerPacket(value);
@@ -323,13 +434,35 @@ export class ServerQt
       this.protocolError(entry, err);
       return;
     }
-    if (classified.kind === 'cancel') {
-      const sub = entry.requests.get(classified.packet.id);
-      entry.requests.delete(classified.packet.id);
-      sub?.unsubscribe();
+    const { kind, packet } = classified;
+    if (kind === 'cancel') {
+      const sub = entry.requests.get(packet.id);
+      entry.requests.delete(packet.id);
+      entry.streaming.delete(packet.id);
+      if (sub) sub.unsubscribe();
+      else if (entry.pending.has(packet.id)) entry.cancelled.add(packet.id);
       return;
     }
-    this.dispatch(entry, classified.packet, codec);
+    if (kind === 'request') {
+      const id = packet.id!;
+      // Ids are unique among a connection's requests in flight (docs/protocol.md): a second
+      // one would leave the first stream with nobody able to cancel it.
+      if (entry.pending.has(id)) {
+        this.protocolError(entry, new DuplicateRequestIdError(id));
+        return;
+      }
+      if (this.closing) {
+        // Not run: the caller may safely send it elsewhere.
+        this.reply(entry, id, { err: SERVER_CLOSING, isDisposed: true } as WritePacket, codec);
+        return;
+      }
+      entry.pending.add(id);
+    } else if (this.closing) {
+      // Events are not acknowledged once closing: an acknowledged event is sent again after
+      // the client reconnects; a plain one is dropped, as on a lost connection.
+      return;
+    }
+    this.dispatch(entry, packet, codec);
   }
 
   /** Handles one request or event; counts it as in flight until its handler is done. */
@@ -340,6 +473,10 @@ export class ServerQt
     const finish = (): void => {
       if (finished) return;
       finished = true;
+      if (raw.id !== undefined) {
+        entry.pending.delete(raw.id);
+        entry.cancelled.delete(raw.id);
+      }
       entry.conn.endWork();
       this.workDone();
     };
@@ -371,7 +508,10 @@ export class ServerQt
       // An event sent in the acknowledged mode is acknowledged once its handler has run
       // (also when it failed: the failure is the handler's, and is logged by Nest).
       const acknowledge = (): void => {
-        if (ackId !== undefined && !entry.conn.isClosed()) entry.conn.send(ackPacket(ackId), codec);
+        // Essential: a handled event is acknowledged even when the memory budget is full.
+        if (ackId !== undefined && !entry.conn.isClosed()) {
+          entry.conn.send(ackPacket(ackId), codec, true);
+        }
         finish();
       };
       this.handleEvent(pattern, packet as never, context).then(acknowledge, (err: unknown) => {
@@ -397,6 +537,7 @@ export class ServerQt
       if (ended) return;
       ended = true;
       entry.requests.delete(id);
+      entry.streaming.delete(id);
       this.onProcessingEndHook?.(this.transportId, context);
       finish();
     };
@@ -406,7 +547,7 @@ export class ServerQt
           const stream$ = this.transformToObservable(await handler(packet.data, context));
           // A handler that finishes while the server closes still gets its reply out;
           // only a connection that is already gone has nobody to answer.
-          if (entry.conn.isClosed()) {
+          if (entry.conn.isClosed() || entry.cancelled.has(id)) {
             end();
             return;
           }
@@ -448,6 +589,17 @@ export class ServerQt
     return stream$.subscribe({
       next: (value) => {
         if (held) this.reply(entry, id, { response: held.value } as WritePacket, codec);
+        else if (!entry.streaming.has(id)) {
+          entry.streaming.set(id, () => {
+            flush();
+            this.reply(
+              entry,
+              id,
+              { err: STREAM_ENDED_BY_CLOSE, isDisposed: true } as WritePacket,
+              codec,
+            );
+          });
+        }
         held = { value };
         if (!flushScheduled) {
           flushScheduled = true;
@@ -477,10 +629,10 @@ export class ServerQt
   }
 
   /**
-   * Sends one reply. A reply that cannot be sent as it is (larger than maxFrameSize, or
-   * not encodable: a cycle, nesting too deep, a value the codec has no form for) is
-   * replaced by an error reply that ends the request; nothing thrown here reaches the
-   * handler's stream, so no reply can take the server down.
+   * Sends one reply. A reply that cannot be sent as it is (larger than maxFrameSize, not
+   * fitting the memory budget, or not encodable: a cycle, nesting too deep, a value the
+   * codec has no form for) is replaced by an error reply that ends the request; nothing
+   * thrown here reaches the handler's stream, so no reply can take the server down.
    */
   private reply(
     entry: ServerConnection,
@@ -497,12 +649,15 @@ export class ServerQt
       failure =
         err instanceof FrameTooLargeError
           ? `Reply of ${err.size} bytes exceeds maxFrameSize (${err.limit} bytes)`
-          : `Reply could not be encoded as ${codec.toUpperCase()}: ${err instanceof Error ? err.message : String(err)}`;
+          : err instanceof MemoryBudgetExceededError
+            ? `Reply of ${err.bytes} bytes does not fit the server's memory budget (${err.used} of maxBufferedBytes ${err.limit} bytes in use) (${err.code})`
+            : `Reply could not be encoded as ${codec.toUpperCase()}: ${err instanceof Error ? err.message : String(err)}`;
     }
     const sub = entry.requests.get(id);
     entry.requests.delete(id);
     try {
-      entry.conn.send({ id, err: failure, isDisposed: true }, codec);
+      // Essential: the error reply that ends the request goes out even beyond the budget.
+      entry.conn.send({ id, err: failure, isDisposed: true }, codec, true);
     } catch (err) {
       this.protocolError(entry, err);
     }

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { nodeWithTsArgs, startChild, type ChildRun } from '../helpers/child-process.js';
 import { sslPki } from '../helpers/qssl-pki.js';
+import { CHILD_START_MS, budget } from '../helpers/time-budget.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const SERVER_APP = path.join(here, 'fixtures', 'server-app.ts');
@@ -53,11 +54,14 @@ export function uniqueName(label: string): string {
 
 export { freePort } from '../helpers/net.js';
 
-/** Reads the child's stdout lines until a JSON line with `event` (other lines are skipped). */
+/**
+ * Reads the child's stdout lines until a JSON line with `event` (other lines are skipped);
+ * rejects after `ms` (a 15 s budget by default).
+ */
 export async function waitEvent(
   run: ChildRun,
   event: string,
-  ms = 15000,
+  ms = budget(15000),
 ): Promise<Record<string, unknown>> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -129,7 +133,7 @@ export async function startServer(spec: ServerSpec): Promise<ServerApp> {
   const run = startChild(process.execPath, serverArgs({ ...spec, name }));
   let ready: Record<string, unknown>;
   try {
-    ready = await waitEvent(run, 'ready', 20000);
+    ready = await waitEvent(run, 'ready', CHILD_START_MS);
   } catch (err) {
     await run.stop();
     throw err;

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 
 import { filter, firstValueFrom, take, type Observable } from 'rxjs';
 
-import { ClientQt, QtConnectionError } from '../../lib/index.js';
+import { ClientQt, QtConnectionError, ServerClosingError } from '../../lib/index.js';
 
 import {
   TRANSPORTS,
@@ -100,21 +100,40 @@ describe.each(TRANSPORTS)('e2e lifecycle over %s', (transport) => {
     await waitEvent(server.run, 'slow-start');
     server.command('close');
     await waitEvent(server.run, 'closing');
-    // Requests that arrive while the server closes are not handled.
+    // Requests that arrive while the server closes are not run: each gets an error reply at
+    // once that says so (QT_SERVER_CLOSING), which ClientQt turns into ServerClosingError.
     const during = outcome(client.send('ping', {}));
     peer.socket.write(frame({ id: 'late', pattern: 'ping', data: null }));
 
     const slowResult = await within(slow, 5000, 'the slow reply');
     const closed = await waitEvent(server.run, 'closed');
     const { error: duringError } = await within(during, 5000, 'the request sent during close');
+    expect(duringError).toBeInstanceOf(ServerClosingError);
     expect(duringError).toBeInstanceOf(QtConnectionError);
+    expect(duringError).toMatchObject({ code: 'QT_SERVER_CLOSING' });
     await within(peer.closed, 5000, 'the raw connection to be closed by the server');
-    expect(peer.frames).toHaveLength(0);
+    expect(peer.frames.map((f) => JSON.parse(f.toString('utf8')) as unknown)).toEqual([
+      {
+        id: 'late',
+        err: {
+          code: 'QT_SERVER_CLOSING',
+          message: 'The server is closing: the request was not run',
+        },
+        isDisposed: true,
+      },
+    ]);
 
     if (transport === 'local') {
       expect(closed.socketFileExists).toBe(false);
       expect(existsSync(server.fullServerName)).toBe(false);
     }
+    // The error reply above came before the server closed the client's connection: wait
+    // until the client has seen the close, so its next request needs a new connection.
+    await within(
+      firstValueFrom(client.status.pipe(filter((s) => s === 'disconnected'))),
+      5000,
+      'the client to see its connection closed',
+    );
     // A request after close fails with a connection error: nobody listens any more.
     const after = await outcome(client.send('ping', {}));
     expect(after.error).toBeInstanceOf(QtConnectionError);

@@ -7,12 +7,18 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { CHILD_START_MS, budget } from './time-budget.js';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** The directory of the test fixtures. */
 export const fixturesDir = path.resolve(here, '../fixtures');
 
-/** `node --import register-ts.mjs`: lets a child Node import the library's TypeScript sources. */
+/**
+ * `node --import register-ts.mjs`: lets a child Node import the library's TypeScript
+ * sources, as the JavaScript that Jest's global set-up transpiled before the tests started
+ * (fixtures/ts-cache.mjs), so a child's start-up does not wait for the compiler.
+ */
 export function nodeWithTsArgs(script: string, ...args: string[]): string[] {
   return ['--import', path.join(fixturesDir, 'register-ts.mjs'), script, ...args];
 }
@@ -24,7 +30,10 @@ export interface ChildExit {
 
 export interface ChildRun {
   readonly proc: ChildProcess;
-  /** Resolves with the next line of stdout (without the newline); rejects after `ms` or at its end. */
+  /**
+   * Resolves with the next line of stdout (without the newline); rejects after `ms`
+   * (CHILD_START_MS by default) or at its end.
+   */
   nextLine(ms?: number): Promise<string>;
   /** Everything written to stderr so far. */
   stderr(): string;
@@ -32,7 +41,7 @@ export interface ChildRun {
   readonly exited: Promise<ChildExit>;
   /** True until the process has exited. */
   running(): boolean;
-  /** Sends `signal` (SIGKILL by default) if it still runs, and waits (at most 5 s) until it has exited. */
+  /** Sends `signal` (SIGKILL by default) if it still runs, and waits (a 5 s budget) until it has exited. */
   stop(signal?: NodeJS.Signals): Promise<ChildExit>;
 }
 
@@ -84,7 +93,7 @@ export function startChild(command: string, args: string[], options: SpawnOption
     exited,
     stderr: () => stderr,
     running: () => exitInfo === null,
-    async nextLine(ms = 10000): Promise<string> {
+    async nextLine(ms = CHILD_START_MS): Promise<string> {
       const deadline = Date.now() + ms;
       while (lines.length === 0) {
         if (ended) {
@@ -113,12 +122,13 @@ export function startChild(command: string, args: string[], options: SpawnOption
         proc.kill(signal);
       }
       let timer: NodeJS.Timeout | undefined;
+      const ms = budget(5000);
       const result = await Promise.race([
         exited,
         new Promise<ChildExit>((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`${describe()} (pid ${proc.pid}) did not exit within 5 s`)),
-            5000,
+            () => reject(new Error(`${describe()} (pid ${proc.pid}) did not exit within ${ms} ms`)),
+            ms,
           );
         }),
       ]).finally(() => clearTimeout(timer));

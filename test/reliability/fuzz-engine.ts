@@ -5,7 +5,8 @@
  * checks these invariants on every input:
  *
  * - nothing throws but a QtTransportError with a known code (QT_NULL_FRAME, QT_EMPTY_FRAME,
- *   QT_FRAME_TOO_LARGE from the decoder, QT_INVALID_PAYLOAD from decodePayload,
+ *   QT_FRAME_TOO_LARGE from the decoder, QT_INVALID_PAYLOAD and QT_PACKET_TOO_COMPLEX
+ *   (nesting deeper than MAX_NESTING, found before decoding) from decodePayload,
  *   QT_INVALID_PACKET from the packet checks);
  * - the decoder cuts exactly the frames a reference framer cuts (same bytes), each one in
  *   the drain right after the chunk that completed it, and raises a header error in the
@@ -41,7 +42,8 @@ import {
 const MiB = 1024 * 1024;
 
 export const FRAME_CODES = ['QT_NULL_FRAME', 'QT_EMPTY_FRAME', 'QT_FRAME_TOO_LARGE'] as const;
-export const KNOWN_CODES = [...FRAME_CODES, 'QT_INVALID_PAYLOAD', 'QT_INVALID_PACKET'] as const;
+export const PAYLOAD_CODES = ['QT_INVALID_PAYLOAD', 'QT_PACKET_TOO_COMPLEX'] as const;
+export const KNOWN_CODES = [...FRAME_CODES, ...PAYLOAD_CODES, 'QT_INVALID_PACKET'] as const;
 
 /** One generated input: a byte stream, how it is cut into chunks, and the decoder's limit. */
 export interface FuzzInput {
@@ -642,17 +644,17 @@ export function runFuzz(options: FuzzOptions): FuzzSummary {
     }
 
     if (payloadError !== null || decoded === null) {
-      if (
-        !(payloadError instanceof QtTransportError) ||
-        payloadError.code !== 'QT_INVALID_PAYLOAD'
-      ) {
+      const code = payloadError instanceof QtTransportError ? payloadError.code : '';
+      const known = (PAYLOAD_CODES as readonly string[]).includes(code);
+      if (!known) {
         fail(
-          'decodePayload throws only InvalidPayloadError',
+          'decodePayload throws only InvalidPayloadError or PacketTooComplexError',
           describeAgain(payloadError, () => decodePayload(frame)),
         );
       }
-      bump(payloads, 'QT_INVALID_PAYLOAD');
-      return 'QT_INVALID_PAYLOAD';
+      const outcome = known ? code : 'QT_INVALID_PAYLOAD';
+      bump(payloads, outcome);
+      return outcome;
     }
     const { codec, value } = decoded;
     bump(payloads, codec);

@@ -390,14 +390,25 @@ describe('hand-made hostile inputs', () => {
     ['JSON with a byte-order mark', Buffer.from('\ufeff{"id":1,"pattern":"x"}', 'utf8')],
     ['JSON with leading whitespace', Buffer.from(' {"id":1,"pattern":"x"}', 'utf8')],
     ['an array at the top', Buffer.from('[1,2]', 'utf8')],
-    ['unterminated deep JSON (100,000 levels)', deepJson(100_000, false, false)],
-    ['unterminated deep CBOR (100,000 levels)', deepCbor(100_000, false, false)],
   ])('%s: InvalidPayloadError, quickly and without a large allocation', (_name, payload) => {
     const before = process.memoryUsage().heapUsed;
     const r = drive(framed(payload), 4 * MiB);
     expect(r.error?.code).toBe('QT_INVALID_PAYLOAD');
     expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * MiB);
   });
+
+  it.each([
+    ['unterminated deep JSON (100,000 levels)', deepJson(100_000, false, false)],
+    ['unterminated deep CBOR (100,000 levels)', deepCbor(100_000, false, false)],
+  ])(
+    '%s: PacketTooComplexError at the 513th level, quickly and without a large allocation',
+    (_name, payload) => {
+      const before = process.memoryUsage().heapUsed;
+      const r = drive(framed(payload), 4 * MiB);
+      expect(r.error?.code).toBe('QT_PACKET_TOO_COMPLEX');
+      expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * MiB);
+    },
+  );
 
   it.each([
     ['an id that is a map', '{"id":{},"pattern":"sum"}'],

@@ -54,7 +54,10 @@ const TYPED_CODES = [
   'QT_EMPTY_FRAME',
   'QT_FRAME_TOO_LARGE',
   'QT_INVALID_PAYLOAD',
+  'QT_PACKET_TOO_COMPLEX',
   'QT_INVALID_PACKET',
+  // A fuzzed request may reuse the id of one still in flight on its connection.
+  'QT_DUPLICATE_REQUEST_ID',
   'QT_INCOMPLETE_FRAME_TIMEOUT',
   'QT_SEND_BUFFER_OVERFLOW',
   'QT_WRITE_STALL',

@@ -4,6 +4,7 @@
  * accepts; ServerQt and ClientQt fail the same way at construction.
  */
 import { readFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 
 import {
   ClientQt,
@@ -42,6 +43,7 @@ describe('resolveQtOptions: defaults (API.md)', () => {
     listenBacklogSize: 50,
     readBufferSize: 0,
     maxFrameSize: 64 * MiB,
+    maxPacketValues: 1_000_000,
     incompleteFrameTimeout: 30000,
     frameTimeout: 30000,
     minFrameRate: 65536,
@@ -69,6 +71,19 @@ describe('resolveQtOptions: defaults (API.md)', () => {
     expect(o.proxy.type).toBe('default');
     expect(o.serializer).toBeUndefined();
     expect(o.deserializer).toBeUndefined();
+  });
+
+  it('maxBufferedBytes: a quarter of the V8 heap limit by default, at least twice maxFrameSize; 0 turns the budget off; twice maxFrameSize is accepted', () => {
+    const quarter = Math.floor(getHeapStatistics().heap_size_limit / 4);
+    expect(resolveQtOptions(undefined, 'server').maxBufferedBytes).toBe(
+      Math.max(quarter, 128 * MiB),
+    );
+    const huge = 0xfffffffe;
+    expect(resolveQtOptions({ maxFrameSize: huge }, 'server').maxBufferedBytes).toBe(2 * huge);
+    expect(resolveQtOptions({ maxBufferedBytes: 0 }, 'server').maxBufferedBytes).toBe(0);
+    expect(
+      resolveQtOptions({ maxFrameSize: 1024, maxBufferedBytes: 2048 }, 'server').maxBufferedBytes,
+    ).toBe(2048);
   });
 
   it('gives the same defaults for an empty object', () => {
@@ -205,6 +220,9 @@ const WRONG: Array<[string, Record<string, unknown>, string[]]> = [
   ['proxy.host', { proxy: { type: 'socks5', host: 'gw', port: 1 } }, ['type', 'hostName', 'port']],
   ['maxFrameSize', { maxFrameSize: 0 }, ['integer', '1', '4294967294']],
   ['maxFrameSize', { maxFrameSize: 0xffffffff }, ['integer', '1', '4294967294']],
+  ['maxPacketValues', { maxPacketValues: 0 }, ['integer', '1']],
+  ['maxPacketValues', { maxPacketValues: 1.5 }, ['integer', '1']],
+  ['maxPacketValues', { maxPacketValues: '1000' }, ['integer', '1']],
   ['incompleteFrameTimeout', { incompleteFrameTimeout: 0 }, ['integer', '1']],
   ['frameTimeout', { frameTimeout: -1 }, ['integer', '0', '2147483647']],
   ['frameTimeout', { frameTimeout: 2 ** 31 }, ['integer', '0', '2147483647']],
@@ -219,6 +237,13 @@ const WRONG: Array<[string, Record<string, unknown>, string[]]> = [
     ['keepAlive is false'],
   ],
   ['maxSendBufferSize', { maxSendBufferSize: 0 }, ['integer', '1']],
+  ['maxBufferedBytes', { maxBufferedBytes: -1 }, ['0 (no budget)', 'twice maxFrameSize']],
+  ['maxBufferedBytes', { maxBufferedBytes: '1G' }, ['0 (no budget)', 'integer']],
+  [
+    'maxBufferedBytes',
+    { maxFrameSize: 1024, maxBufferedBytes: 2047 },
+    ['twice maxFrameSize (2048)', '2047'],
+  ],
   ['codec', { codec: 'msgpack' }, ["'json'", "'cbor'"]],
   ['serializer', { serializer: {} }, ['serialize()']],
   ['serializer', { serializer: () => 'x' }, ['serialize()']],
@@ -285,6 +310,7 @@ describe('resolveQtOptions: a wrong value names the option and the accepted valu
       'maxConnections',
       'idleTimeout',
       'maxSendBufferSize',
+      'maxBufferedBytes',
       'codec',
       'serializer',
       'deserializer',

@@ -46,6 +46,29 @@ export class InvalidPayloadError extends QtTransportError {
   }
 }
 
+/**
+ * A packet holds more values than `maxPacketValues`, or nests deeper than the nesting limit
+ * (512 levels below the packet): found while its bytes are scanned, before any of it is
+ * built, so that one frame cannot make the receiver build millions of objects.
+ */
+export class PacketTooComplexError extends QtTransportError {
+  constructor(
+    /** Which limit was passed: the count of values or the depth of nesting. */
+    readonly exceeded: 'values' | 'depth',
+    readonly limit: number,
+    /** Offset in the payload of the value that passed it. */
+    readonly offset: number,
+    codec: string,
+  ) {
+    super(
+      'QT_PACKET_TOO_COMPLEX',
+      exceeded === 'values'
+        ? `${codec} packet holds more than ${limit} values (maxPacketValues); refused at byte ${offset}`
+        : `${codec} packet nested deeper than ${limit} levels (the nesting limit); refused at byte ${offset}`,
+    );
+  }
+}
+
 /** A decoded payload that is not a packet of the expected kind. */
 export class InvalidPacketError extends QtTransportError {
   constructor(reason: string) {
@@ -115,6 +138,47 @@ export class FrameTimeoutError extends QtTransportError {
 export class IdleTimeoutError extends QtTransportError {
   constructor(readonly timeoutMs: number) {
     super('QT_IDLE_TIMEOUT', `The connection was idle for ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * The server's memory budget (`maxBufferedBytes`) ran out. `action` tells what happened:
+ * 'refused', a frame to send that did not fit (the request gets an error reply instead);
+ * 'dropped', the connection holding the most buffered bytes was closed because the budget
+ * stayed exhausted while others waited for it.
+ */
+export class MemoryBudgetExceededError extends QtTransportError {
+  constructor(
+    /** Bytes of the refused frame, or bytes the dropped connection held. */
+    readonly bytes: number,
+    /** Bytes in use across the server at that moment. */
+    readonly used: number,
+    readonly limit: number,
+    readonly action: 'refused' | 'dropped',
+  ) {
+    super(
+      'QT_MEMORY_BUDGET_EXCEEDED',
+      action === 'refused'
+        ? `A frame of ${bytes} bytes does not fit the memory budget (${used} of maxBufferedBytes ${limit} bytes in use)`
+        : `The connection holding the most buffered bytes (${bytes}) was dropped: the memory budget stayed exhausted (${used} of maxBufferedBytes ${limit} bytes in use)`,
+    );
+  }
+}
+
+/**
+ * A server connection was closed because `maxConnections` was reached, another connection
+ * waited, and this one had been idle (nothing arriving, nothing running, nothing queued)
+ * the longest.
+ */
+export class IdleAtCapacityError extends QtTransportError {
+  constructor(
+    readonly idleMs: number,
+    readonly maxConnections: number,
+  ) {
+    super(
+      'QT_IDLE_AT_CAPACITY',
+      `Closed after ${idleMs} ms idle to admit a new connection: maxConnections (${maxConnections}) reached`,
+    );
   }
 }
 
@@ -220,6 +284,26 @@ export class EventNotAcknowledgedError extends QtTransportError {
       'QT_EVENT_NOT_ACKNOWLEDGED',
       `Event "${pattern}" was not acknowledged after ${resends} resends`,
     );
+  }
+}
+
+/** A request reused the id of a request of the same connection still in flight. */
+export class DuplicateRequestIdError extends QtTransportError {
+  constructor(readonly id: string | number) {
+    super(
+      'QT_DUPLICATE_REQUEST_ID',
+      `Request id ${JSON.stringify(id)} is already in flight on this connection`,
+    );
+  }
+}
+
+/**
+ * The server was closing and did not run the request (its error reply carried
+ * `QT_SERVER_CLOSING`): it is safe to send it again, to this service elsewhere or later.
+ */
+export class ServerClosingError extends QtConnectionError {
+  constructor(message: string) {
+    super('QT_SERVER_CLOSING', message);
   }
 }
 

@@ -14,12 +14,14 @@ import {
   FrameTooLargeError,
   IdleTimeoutError,
   IncompleteFrameTimeoutError,
+  MemoryBudgetExceededError,
   SendBufferOverflowError,
   WriteStallError,
   asTransportError,
   type QtTransportError,
 } from './errors.js';
 import { FrameDecoder, frameHeader } from './frame-decoder.js';
+import type { BudgetHolder, MemoryBudget } from './memory-budget.js';
 
 /**
  * The limits one connection keeps (the transport's resolved options satisfy it; units:
@@ -36,11 +38,19 @@ export interface ConnectionLimits {
   readonly minFrameRate: number;
   /** Closes the connection after this long with no frame arriving and no work running; 0 = off. */
   readonly idleTimeout: number;
+  /** Values one incoming packet may hold, counted before it is decoded (PacketTooComplexError). */
+  readonly maxPacketValues: number;
   /**
    * Units of the owner's work (handlers) one connection may have running at once; at the
    * limit reading stops until fewer than half are left. Infinity = no limit.
    */
   readonly maxActiveWork?: number;
+  /**
+   * The byte budget this connection shares with the others of its server: incoming frames
+   * are reserved in it when their header arrives, and frames to send are charged until the
+   * kernel has taken them. None: only the per-connection limits apply.
+   */
+  readonly memoryBudget?: MemoryBudget | null;
 }
 
 /** The TCP options applied to an accepted or connected socket. */
@@ -97,7 +107,11 @@ const PAUSED_READ_BUFFER = 64 * 1024;
  *   decoding and reading from it (the socket's read buffer is bounded then, so TCP flow
  *   control holds the peer back), and resumes when the queue drains; the same happens while
  *   the owner has `maxActiveWork` units of work running for this peer;
- * - `idleTimeout` closes a connection that sends nothing while nothing runs for it.
+ * - `idleTimeout` closes a connection that sends nothing while nothing runs for it;
+ * - with a `memoryBudget`, a frame that spans reads is admitted only once its announced
+ *   size is reserved in the server-wide budget (reading stops meanwhile, and no frame clock
+ *   runs: the wait is the server's choice), and a frame to send that does not fit is
+ *   refused with MemoryBudgetExceededError.
  * It owns its timers and its closing: `closeAndWait` is the one graceful way out.
  */
 export class QtConnection {
@@ -120,6 +134,13 @@ export class QtConnection {
   /** Units of the owner's work running for this peer (beginWork / endWork). */
   private activeWork = 0;
   private readonly maxActiveWork: number;
+  private readonly budget: MemoryBudget | null;
+  /** This connection's account in the budget: dropped when the budget stays exhausted. */
+  private readonly budgetHolder: BudgetHolder = { shed: (error) => this.fail(error) };
+  /** Bytes reserved (or asked for) in the budget for the frame being received; 0 if none. */
+  private frameReserved = 0;
+  /** Reading stopped until the budget has room for the frame being received. */
+  private waitingForBudget = false;
   private closed = false;
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
   private enqueued = 0;
@@ -137,6 +158,7 @@ export class QtConnection {
   ) {
     this.decoder = new FrameDecoder(limits.maxFrameSize);
     this.maxActiveWork = limits.maxActiveWork ?? Infinity;
+    this.budget = limits.memoryBudget ?? null;
     if (limits.readBufferSize > 0) socket.setReadBufferSize(limits.readBufferSize);
     this.offs.push(socket.readyRead.connect(() => this.onReadyRead()));
     this.offs.push(socket.bytesWritten.connect((n) => this.onBytesWritten(n)));
@@ -175,6 +197,25 @@ export class QtConnection {
     return this.closed;
   }
 
+  /**
+   * Ms since the peer last sent bytes or work for it last ended, if the connection is idle
+   * now: no work running, no frame half received, nothing received and not yet decoded,
+   * nothing waiting to be written. -1 when it is not idle (or has ended).
+   */
+  idleMs(now = Date.now()): number {
+    if (
+      this.closed ||
+      this.activeWork > 0 ||
+      this.decoder.isMidFrame() ||
+      this.socket.bytesAvailable() > 0 ||
+      this.socket.bytesToWrite() > 0 ||
+      this.written < this.enqueued
+    ) {
+      return -1;
+    }
+    return Math.max(0, now - this.lastActivityAt);
+  }
+
   /** Bytes waiting to be written to the peer. */
   queuedBytes(): number {
     return this.socket.bytesToWrite();
@@ -182,11 +223,13 @@ export class QtConnection {
 
   /**
    * Encodes `value` with `codec` and sends it as one frame. Throws FrameTooLargeError
-   * (nothing is sent) if the encoding exceeds `maxFrameSize`. Drops the peer with
-   * SendBufferOverflowError if the queue for it would exceed `maxSendBufferSize`.
-   * Returns false if the connection is closed.
+   * (nothing is sent) if the encoding exceeds `maxFrameSize`, and MemoryBudgetExceededError
+   * (nothing is sent) if the frame does not fit the memory budget, unless `essential`: a
+   * small frame that must go out (an error reply that ends a request, an acknowledgement)
+   * is charged even beyond the budget. Drops the peer with SendBufferOverflowError if the
+   * queue for it would exceed `maxSendBufferSize`. Returns false if the connection is closed.
    */
-  send(value: unknown, codec: CodecName): boolean {
+  send(value: unknown, codec: CodecName, essential = false): boolean {
     if (this.closed) return false;
     const chunks = encodePayloadChunks(codec, value);
     let length = 0;
@@ -203,6 +246,18 @@ export class QtConnection {
     if (queued > this.limits.maxSendBufferSize) {
       this.fail(new SendBufferOverflowError(queued, this.limits.maxSendBufferSize));
       return false;
+    }
+    if (this.budget) {
+      // Charged until the kernel has taken it (onBytesWritten), or the connection ends.
+      if (essential) this.budget.charge(this.budgetHolder, length + 4);
+      else if (!this.budget.tryCharge(this.budgetHolder, length + 4)) {
+        throw new MemoryBudgetExceededError(
+          length + 4,
+          this.budget.used(),
+          this.budget.limit,
+          'refused',
+        );
+      }
     }
     // Two writes, one system call: the socket hands every write of a tick to the kernel
     // together, so the payload is never copied to join it to its header.
@@ -266,8 +321,13 @@ export class QtConnection {
     if (--this.activeWork < this.maxActiveWork / 2) this.release();
   }
 
+  /** Reading stopped: replies wait for the peer, its work runs, or its frame waits for budget. */
+  private readingStopped(): boolean {
+    return this.paused || this.held || this.waitingForBudget;
+  }
+
   private onReadyRead(): void {
-    if (this.closed || this.paused || this.held) return;
+    if (this.closed || this.readingStopped()) return;
     const chunk = this.socket.readAll();
     if (chunk.length === 0) return;
     this.lastActivityAt = Date.now();
@@ -277,23 +337,57 @@ export class QtConnection {
   }
 
   /**
-   * Decodes and delivers the complete frames buffered, until reading stops (paused, held)
-   * or the connection ends. Returns false when the connection ended.
+   * Decodes and delivers the complete frames buffered, until reading stops (paused, held,
+   * waiting for budget) or the connection ends. Returns false when the connection ended.
    */
   private deliverFrames(): boolean {
     try {
       for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
         this.framesDone++;
-        const { codec, value } = decodePayload(frame);
+        this.releaseFrameReservation();
+        const { codec, value } = decodePayload(frame, this.limits);
         this.events.onPacket(value, codec);
         if (this.closed) return false;
-        if (this.paused || this.held) break;
+        if (this.readingStopped()) return true;
       }
     } catch (err) {
       this.fail(asTransportError(err));
       return false;
     }
+    this.reserveFrame();
     return true;
+  }
+
+  /**
+   * Reserves, in the memory budget, the announced size of a frame whose header has arrived
+   * and whose body has not (a frame that arrives whole in one read needs no reservation:
+   * it is decoded at once). Without room, reading stops until `grantFrame`.
+   */
+  private reserveFrame(): void {
+    if (!this.budget || this.frameReserved > 0) return;
+    const expected = this.decoder.expectedBytes();
+    if (expected <= 0) return;
+    this.frameReserved = expected;
+    if (this.budget.reserve(this.budgetHolder, expected, () => this.grantFrame())) return;
+    this.waitingForBudget = true;
+    this.stopReading();
+  }
+
+  /** The budget has room for the frame being received: go on reading it. */
+  private grantFrame(): void {
+    if (this.closed || !this.waitingForBudget) return;
+    this.waitingForBudget = false;
+    this.resumeReading();
+    // The clocks start now, so that a peer granted a reservation must go on sending: one
+    // that sends nothing more cannot hold its share without a stall timer running.
+    this.armStallTimer();
+  }
+
+  /** A frame is complete: its bytes now belong to whoever decodes it. */
+  private releaseFrameReservation(): void {
+    if (this.frameReserved === 0) return;
+    this.budget?.release(this.budgetHolder, this.frameReserved);
+    this.frameReserved = 0;
   }
 
   /**
@@ -307,8 +401,9 @@ export class QtConnection {
       this.framesDoneAtClock = this.framesDone;
       this.stopFrameClock();
     }
-    // Not reading (paused or held) is the connection's choice: no timer runs then.
-    if (this.closed || this.paused || this.held || !this.decoder.isMidFrame()) {
+    // Not reading (paused, held, waiting for budget) is the connection's choice: no timer
+    // runs then.
+    if (this.closed || this.readingStopped() || !this.decoder.isMidFrame()) {
       this.stopFrameClock();
       return;
     }
@@ -412,6 +507,8 @@ export class QtConnection {
   }
 
   private onBytesWritten(bytes: number): void {
+    // Every byte sent was charged to the budget (send): what the kernel took is given back.
+    this.budget?.release(this.budgetHolder, Math.min(bytes, this.enqueued - this.written));
     this.written += bytes;
     if (this.paused) this.armWriteStallTimer();
     // Waiters are in the order their data was queued, so their targets only grow.
@@ -445,12 +542,12 @@ export class QtConnection {
   }
 
   private resumeReading(): void {
-    if (this.paused || this.held) return;
+    if (this.readingStopped()) return;
     if (this.limits.readBufferSize === 0) this.socket.setReadBufferSize(0);
     // Frames already received are delivered first: continue where decoding stopped.
     setImmediate(() => {
-      if (this.closed || this.paused || this.held) return;
-      if (!this.deliverFrames() || this.paused || this.held) return;
+      if (this.closed || this.readingStopped()) return;
+      if (!this.deliverFrames() || this.readingStopped()) return;
       this.onReadyRead();
     });
   }
@@ -489,6 +586,9 @@ export class QtConnection {
     this.idleTimer = null;
     for (const off of this.offs) off();
     this.decoder.reset();
+    // What was queued for the peer is dropped with the socket, and its frame is gone.
+    this.budget?.releaseAll(this.budgetHolder);
+    this.frameReserved = 0;
     const waiters = this.writeWaiters;
     this.writeWaiters = [];
     for (const w of waiters) w.reject(new ConnectionClosedError());

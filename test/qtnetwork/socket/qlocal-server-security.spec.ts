@@ -34,6 +34,7 @@ import {
 } from '../../helpers/child-process.js';
 import { Resources } from '../../helpers/resources.js';
 import { sleep, waitUntil } from '../../helpers/signals.js';
+import { CHILD_START_MS, budget } from '../../helpers/time-budget.js';
 
 const PYTHON = '/usr/bin/python3';
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -41,8 +42,8 @@ const SERVE_LOCAL = path.join(fixturesDir, 'serve-local.mjs');
 const S_IFSOCK = 0o140000;
 const S_IFDIR = 0o040000;
 const ADDRESS_IN_USE = 'QLocalServer::listen: Address in use';
-/** Every test finishes well within this. */
-const T = 15000;
+/** Every test finishes well within this, a child's start-up included. */
+const T = CHILD_START_MS + budget(15000);
 /** Where the tests make their directories (fixed now: one test changes TMPDIR). */
 const TMP_BASE = os.tmpdir();
 
@@ -213,7 +214,7 @@ async function startChildServer(
     nodeWithTsArgs(SERVE_LOCAL, '--path', name, '--options', String(options)),
   );
   res.add(() => run.stop());
-  const report = JSON.parse(await run.nextLine(10000)) as Record<string, unknown>;
+  const report = JSON.parse(await run.nextLine(CHILD_START_MS)) as Record<string, unknown>;
   expect(report).toMatchObject({ ok: true, listening: true, fullServerName: name });
   return { run, report };
 }
@@ -236,7 +237,7 @@ async function makeStaleSocketByPython(p: string): Promise<void> {
     p,
   ]);
   res.add(() => run.stop());
-  expect(await run.nextLine(5000)).toBe('bound');
+  expect(await run.nextLine(CHILD_START_MS)).toBe('bound');
   expect(await run.exited).toEqual({ code: 0, signal: null });
   expect(fs.lstatSync(p).isSocket()).toBe(true);
 }
@@ -309,8 +310,8 @@ async function connectAsNobody(
     env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
   });
   res.add(() => run.stop());
-  const out = JSON.parse(await run.nextLine(10000)) as Record<string, unknown>;
-  expect(await exitWithin(run, 5000)).toEqual({ code: 0, signal: null });
+  const out = JSON.parse(await run.nextLine(CHILD_START_MS)) as Record<string, unknown>;
+  expect(await exitWithin(run, budget(5000))).toEqual({ code: 0, signal: null });
   return out;
 }
 
@@ -609,7 +610,10 @@ describe('QLocalServer never removes or follows a path that is not a socket', ()
 
 // --------------------------------------------------------------- no looser moment, ever
 
-/** Polls os.lstat(target) (and the .qls* entries of parent) until stdin ends; prints the modes seen. */
+/**
+ * Polls os.lstat(target) (and the .qls* entries of parent) until stdin ends; prints SEEN
+ * when something appears at target and GONE when it goes, and at the end the modes seen.
+ */
 const MODE_WATCHER = `
 import json, os, sys, threading, time
 target, parent, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -620,6 +624,7 @@ def wait_stdin():
 threading.Thread(target=wait_stdin, daemon=True).start()
 modes, qls = {}, {}
 samples = 0
+present = False
 print('READY', flush=True)
 deadline = time.monotonic() + limit
 while not stop.is_set() and time.monotonic() < deadline:
@@ -627,8 +632,13 @@ while not stop.is_set() and time.monotonic() < deadline:
     try:
         m = os.lstat(target).st_mode
         modes[m] = modes.get(m, 0) + 1
+        if not present:
+            present = True
+            print('SEEN', flush=True)
     except FileNotFoundError:
-        pass
+        if present:
+            present = False
+            print('GONE', flush=True)
     try:
         for e in os.scandir(parent):
             if e.name.startswith('.qls'):
@@ -661,9 +671,14 @@ describe('QLocalServer with UserAccessOption has no looser window', () => {
       const p = path.join(parent, 's');
       expect(Buffer.byteLength(p)).toBeLessThanOrEqual(107);
 
-      const watcher = startChild(PYTHON, ['-c', MODE_WATCHER, p, parent, '12']);
+      const watcher = startChild(PYTHON, ['-c', MODE_WATCHER, p, parent, '120']);
       res.add(() => watcher.stop());
-      expect(await watcher.nextLine(5000)).toBe('READY');
+      expect(await watcher.nextLine(CHILD_START_MS)).toBe('READY');
+      // Each socket stays in place until the watcher has seen it, and each is gone for the
+      // watcher before the next appears: every round is observed, however busy the machine.
+      const watcherSaw = async (change: 'SEEN' | 'GONE'): Promise<void> => {
+        expect(await watcher.nextLine(budget(5000))).toBe(change);
+      };
 
       for (let round = 0; round < 20; round++) {
         const server = newServer(UserAccessOption);
@@ -671,23 +686,25 @@ describe('QLocalServer with UserAccessOption has no looser window', () => {
         expect({ round, ok, error: server.errorString() }).toEqual({ round, ok: true, error: '' });
         expect({ round, mode: fs.lstatSync(p).mode }).toEqual({ round, mode: S_IFSOCK | 0o700 });
         expect(qlsLeftovers(parent)).toEqual([]);
-        await sleep(10); // give the watcher time to see the socket in place
+        await watcherSaw('SEEN');
         server.close();
         expect({ round, absent: absent(p) }).toEqual({ round, absent: true });
         expect(qlsLeftovers(parent)).toEqual([]);
+        await watcherSaw('GONE');
       }
 
       // Failed listens leave nothing behind either: the path is taken by a live server...
       const holder = newServer(UserAccessOption);
       expect(await holder.listen(p)).toBe(true);
+      await watcherSaw('SEEN');
       for (const option of [UserAccessOption, WorldAccessOption]) {
         const loser = newServer(option);
         expect(await loser.listen(p)).toBe(false);
         expect(loser.serverError()).toBe(SocketError.AddressInUseError);
         expect(qlsLeftovers(parent)).toEqual([]);
       }
-      await sleep(10);
       holder.close();
+      await watcherSaw('GONE');
       // ... or its directory does not exist.
       const missing = newServer(UserAccessOption);
       expect(await missing.listen(path.join(parent, 'missing', 's'))).toBe(false);
@@ -696,7 +713,7 @@ describe('QLocalServer with UserAccessOption has no looser window', () => {
       expect(fs.readdirSync(parent)).toEqual([]);
 
       watcher.proc.stdin!.end();
-      const report = JSON.parse(await watcher.nextLine(5000)) as {
+      const report = JSON.parse(await watcher.nextLine(budget(5000))) as {
         samples: number;
         modes: Record<string, number>;
         qls: Record<string, number>;
@@ -707,7 +724,7 @@ describe('QLocalServer with UserAccessOption has no looser window', () => {
       // ... and private directories, when caught, were 0700 as well.
       const qlsModes = Object.keys(report.qls).map((m) => '0o' + Number(m).toString(8));
       for (const m of qlsModes) expect(m).toBe('0o' + (S_IFDIR | 0o700).toString(8));
-      expect(await exitWithin(watcher, 5000)).toEqual({ code: 0, signal: null });
+      expect(await exitWithin(watcher, budget(5000))).toEqual({ code: 0, signal: null });
     },
     T,
   );
@@ -804,7 +821,7 @@ describe('QLocalServer.listen(fd): socket activation', () => {
       res.add(() => run.stop());
       await waitUntil(
         () => run.stderr().includes('Listening on') || !run.running(),
-        5000,
+        CHILD_START_MS,
         'the activator to listen',
       );
       expect(run.running()).toBe(true);
@@ -814,7 +831,7 @@ describe('QLocalServer.listen(fd): socket activation', () => {
       const c = res.socket(new QLocalSocket());
       c.connectToServer(p);
       expect(await c.waitForConnected(5000)).toBe(true);
-      const report = JSON.parse(await run.nextLine(10000)) as Record<string, unknown>;
+      const report = JSON.parse(await run.nextLine(CHILD_START_MS)) as Record<string, unknown>;
       expect(report).toMatchObject({
         ok: true,
         listening: true,
@@ -830,7 +847,7 @@ describe('QLocalServer.listen(fd): socket activation', () => {
       await expectEcho(p, 'second-client');
 
       run.proc.stdin!.end();
-      expect(await exitWithin(run, 5000)).toEqual({ code: 0, signal: null });
+      expect(await exitWithin(run, budget(5000))).toEqual({ code: 0, signal: null });
     },
     T,
   );
@@ -1009,7 +1026,7 @@ describe('QLocalServer in the abstract namespace (Linux)', () => {
 
       const client = startChild(PYTHON, ['-c', ABSTRACT_RAW_CLIENT, full, 'raw']);
       res.add(() => client.stop());
-      expect(JSON.parse(await client.nextLine(10000))).toEqual({
+      expect(JSON.parse(await client.nextLine(CHILD_START_MS))).toEqual({
         connected: true,
         reply: 'echo:raw',
       });
@@ -1037,7 +1054,7 @@ describe('QLocalServer in the abstract namespace (Linux)', () => {
 
       const client = startChild(PYTHON, ['-c', QT6_ABSTRACT_CLIENT, full, 'qt6']);
       res.add(() => client.stop());
-      expect(JSON.parse(await client.nextLine(10000))).toEqual({
+      expect(JSON.parse(await client.nextLine(CHILD_START_MS))).toEqual({
         connected: true,
         error: '',
         reply: 'echo:qt6',
@@ -1053,7 +1070,7 @@ describe('QLocalServer in the abstract namespace (Linux)', () => {
       const full = path.join(tempDir(), 'raw-abstract.sock');
       const peer = startChild(PYTHON, ['-c', ABSTRACT_RAW_SERVER, full]);
       res.add(() => peer.stop());
-      expect(await peer.nextLine(5000)).toBe('READY');
+      expect(await peer.nextLine(CHILD_START_MS)).toBe('READY');
       await expectEcho(full, 'to-qt-address', LocalSocketOption.AbstractNamespaceOption);
     },
     T,

@@ -31,8 +31,10 @@ import { hasIPv6Loopback } from '../../helpers/net.js';
 import { Resources } from '../../helpers/resources.js';
 import { nextEmission, sleep, waitUntil } from '../../helpers/signals.js';
 import { captureQtMessages, recordSignals } from '../../helpers/socket-log.js';
+import { CHILD_START_MS, budget } from '../../helpers/time-budget.js';
 
-jest.setTimeout(15000);
+// Enough for the tests that start a child process (Node, or Python with PyQt5) too.
+jest.setTimeout(CHILD_START_MS + budget(15000));
 
 const res = new Resources();
 afterEach(() => res.dispose());
@@ -583,7 +585,7 @@ describe('QUdpSocket', () => {
       ...['--import', path.join(fixturesDir, 'register-ts.mjs'), '--input-type=module', '-e', code],
     ]);
     res.add(() => child.stop());
-    const line = await child.nextLine(10000);
+    const line = await child.nextLine(CHILD_START_MS);
     expect(JSON.parse(line)).toEqual({
       ok: false,
       error: SocketError.SocketAccessError,
@@ -863,7 +865,7 @@ sys.exit(app.exec_())
 
       const qt = startChild(PYTHON, ['-c', QT_PEER, host, String(s.localPort()), '3']);
       res.add(() => qt.stop());
-      const { port: qtPort } = JSON.parse(await qt.nextLine(10000)) as { port: number };
+      const { port: qtPort } = JSON.parse(await qt.nextLine(CHILD_START_MS)) as { port: number };
       log.push(`writeDatagram=${s.writeDatagram('hello from js', host, qtPort)}`);
       for (const text of ['one', 'two']) s.writeDatagram(text, host, qtPort);
 

@@ -1,16 +1,21 @@
 /**
- * The payload codecs: detection by the first byte, decoding errors, JSON, and CBOR as plain
- * RFC 8949 that Qt's QCborValue reads, checked against real Qt 5 (PyQt5 + QtCore).
+ * The payload codecs: detection by the first byte, decoding errors, the limits on values and
+ * nesting checked before decoding, JSON, and CBOR as plain RFC 8949 that Qt's QCborValue
+ * reads, checked against real Qt 5 (PyQt5 + QtCore).
  */
 import { spawnSync } from 'node:child_process';
 
+import { jest } from '@jest/globals';
+
 import {
   InvalidPayloadError,
+  PacketTooComplexError,
   QtTransportError,
   decodePayload,
   detectCodec,
   encodePayload,
 } from '../../../lib/transport/index.js';
+import { MAX_NESTING } from '../../../lib/transport/wire/codec.js';
 
 /** The packet of the QCborValue tests. */
 const QT_PACKET = {
@@ -191,6 +196,303 @@ describe('decodePayload', () => {
       expect({ hex, code: err.code }).toEqual({ hex, code: 'QT_INVALID_PAYLOAD' });
       expect(err.message).toContain('CBOR');
     }
+  });
+});
+
+// ------------------------------------------------------- packet limits, before decoding
+
+/** A payload's values as the limit counts them: every map, array, key and scalar. */
+function valuesIn(value: unknown): number {
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return 1;
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + valuesIn(v), 1);
+  return Object.values(value).reduce((n: number, v) => n + 1 + valuesIn(v), 1);
+}
+
+/** The error decodePayload throws for `payload` under `maxPacketValues` (null if none). */
+function refusal(payload: Buffer, maxPacketValues?: number): QtTransportError | null {
+  try {
+    decodePayload(payload, maxPacketValues === undefined ? undefined : { maxPacketValues });
+    return null;
+  } catch (err) {
+    expect(err).toBeInstanceOf(QtTransportError);
+    return err as QtTransportError;
+  }
+}
+
+/** Asserts that `payload` holds exactly `n` values: accepted at a limit of n, refused at n - 1. */
+function expectValues(payload: Buffer, n: number): void {
+  expect({ at: n, error: refusal(payload, n)?.message ?? null }).toEqual({ at: n, error: null });
+  const err = refusal(payload, n - 1);
+  expect(err).toBeInstanceOf(PacketTooComplexError);
+  expect(err!.code).toBe('QT_PACKET_TOO_COMPLEX');
+}
+
+/** `{"d":<levels arrays>}`: the packet's map, then `levels` nested arrays (JSON or CBOR). */
+function nested(codec: 'json' | 'cbor', levels: number, close = true): Buffer {
+  if (codec === 'json') {
+    return Buffer.from(`{"d":${'['.repeat(levels)}${close ? ']'.repeat(levels) : ''}}`);
+  }
+  // a1 "d", then 81 (an array of one) for every level but the last, which is 80 (empty).
+  const body = Buffer.alloc(levels, 0x81);
+  if (levels > 0) body[levels - 1] = 0x80;
+  return Buffer.concat([Buffer.from('a16164', 'hex'), close ? body : body.subarray(0, -1)]);
+}
+
+/** A small seeded PRNG (LCG) for the generated packets below. */
+function lcg(seed: number): (n: number) => number {
+  let s = seed >>> 0;
+  return (n) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return Math.floor((s / 2 ** 32) * n);
+  };
+}
+
+/** Strings that stress the JSON scan: escapes (also at the 32-byte mark), quotes, brackets. */
+const TRICKY_STRINGS = [
+  '',
+  'plain',
+  'a "quoted" word',
+  'back\\slash',
+  'ends in a backslash \\',
+  '\\"',
+  '\\\\"',
+  '"',
+  '[{"not":"structure"}],:',
+  'é ✓ \u{1f600} 中文',
+  '\u0000\u001f\n\t\r\b\f',
+  'x'.repeat(31) + '"',
+  'x'.repeat(30) + '\\"' + 'y'.repeat(40),
+  'x'.repeat(32) + '\\',
+  '\\'.repeat(65) + '"' + 'z'.repeat(100),
+  '"'.repeat(100),
+  'q'.repeat(5000) + '"' + '\\'.repeat(7),
+  // JSON text inside a string: escaped quotes close together, for longer than 4 KiB.
+  JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ a: i, b: 'x"\\' }))),
+];
+
+function randomValue(rand: (n: number) => number, depth: number): unknown {
+  switch (rand(depth > 6 ? 6 : 8)) {
+    case 0:
+      return TRICKY_STRINGS[rand(TRICKY_STRINGS.length)];
+    case 1:
+      return rand(2) ? rand(1000) - 500 : (rand(1e6) - 5e5) / 7;
+    case 2:
+      return [true, false, null][rand(3)];
+    case 3:
+      return 'k'.repeat(rand(40));
+    case 4:
+      return -1e-7 * rand(1000);
+    case 5:
+      return 2 ** 40 + rand(1000);
+    case 6:
+      return Array.from({ length: rand(6) }, () => randomValue(rand, depth + 1));
+    default:
+      return Object.fromEntries(
+        Array.from({ length: rand(6) }, (_, i) => [
+          `${TRICKY_STRINGS[rand(TRICKY_STRINGS.length)]}${i}`,
+          randomValue(rand, depth + 1),
+        ]),
+      );
+  }
+}
+
+describe('decodePayload: a `__proto__` key (docs/protocol.md)', () => {
+  it('JSON: an own property named __proto__; the prototype is untouched', () => {
+    const value = decodePayload(Buffer.from('{"__proto__":{"polluted":1},"a":1}')).value as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(value)).toEqual(['__proto__', 'a']);
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('CBOR: an own property named __proto_ (renamed by the decoder); the prototype is untouched', () => {
+    const key = Buffer.from('__proto__');
+    // { "__proto__": { "polluted": 1 }, "a": 1 }
+    const payload = Buffer.concat([
+      Buffer.from([0xa2, 0x60 + key.length]),
+      key,
+      Buffer.from([0xa1, 0x68]),
+      Buffer.from('polluted'),
+      Buffer.from([0x01, 0x61, 0x61, 0x01]),
+    ]);
+    const value = decodePayload(payload).value as Record<string, unknown>;
+    expect(Object.keys(value)).toEqual(['__proto_', 'a']);
+    expect(value.__proto_).toEqual({ polluted: 1 });
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('decodePayload: maxPacketValues and the nesting limit, checked before decoding', () => {
+  it('counts every map, array, key, string, number, boolean and null as one value (JSON)', () => {
+    expectValues(Buffer.from('{}'), 1);
+    expectValues(Buffer.from('{"a":1}'), 3);
+    expectValues(Buffer.from('{"a":[1,-2.5e+3,true,false,null,"s",{},[]]}'), 11);
+    expectValues(Buffer.from('{\n  "a" : [ 1 , { "b" : "c" } ] \n}\n '), 7);
+    expectValues(Buffer.from('{"id":1,"pattern":"sum","data":[1,2,3]}'), 10);
+  });
+
+  it('counts the same way in CBOR: keys too, and a tag as one more', () => {
+    expectValues(Buffer.from('a0', 'hex'), 1);
+    expectValues(Buffer.from('a1616101', 'hex'), 3);
+    // {"a": [1, -1, 1.5 (half), 100000.0 (double), true, false, null, undefined, h'00', "s"]}
+    expectValues(
+      Buffer.from('a161618a0120f93e00fb40f86a0000000000f5f4f6f7410061' + '73', 'hex'),
+      13,
+    );
+    // {"a": 2(h'0102')}: a bignum tag (decoded to 258) counts one, its byte string one.
+    expectValues(Buffer.from('a16161c2420102', 'hex'), 4);
+  });
+
+  it('CBOR indefinite-length maps and arrays count as their items, ended by their break', () => {
+    // {_ "a": [_ 1, 2], "b": {_ "x": null}}
+    const payload = Buffer.from('bf61619f0102ff6162bf6178f6ffff', 'hex');
+    expect(decodePayload(payload).value).toEqual({ a: [1, 2], b: { x: null } });
+    expectValues(payload, 9);
+    // Empty ones, and nested ones.
+    expectValues(Buffer.from('bf61619fffff', 'hex'), 3);
+    expectValues(Buffer.from('a161619f9f9fffffff', 'hex'), 5);
+    expect(decodePayload(Buffer.from('a161619f9f9fffffff', 'hex')).value).toEqual({ a: [[[]]] });
+  });
+
+  it('CBOR heads that are not well formed: InvalidPayloadError saying where (breaks, reserved values, cut short, trailing bytes)', () => {
+    for (const [hex, words] of [
+      ['bf6161ff', 'a break where an item must be'], // a key without its value
+      ['a1616181c0ff', 'a break where an item must be'], // a tag without its item
+      ['a16161ff', 'a break outside'],
+      ['a161619f01', 'cut short'],
+      ['a161615f4101ff', 'indefinite length not on a map or array'], // cbor-x reads none
+      ['a161611c', 'reserved additional information'],
+      ['a161613f', 'indefinite length not on a map or array'],
+      ['a16161c1fb0000', 'cut short in a head'],
+      ['a161615a00010000', 'cut short in a string'],
+      ['a1616101a0', 'trailing bytes (1)'],
+      ['a161619bffffffffffffffff', 'cut short'], // an array claiming 2^64-1 items
+    ] as const) {
+      const err = refusal(Buffer.from(hex, 'hex'));
+      expect({ hex, err: err?.constructor.name }).toEqual({ hex, err: 'InvalidPayloadError' });
+      expect({ hex, message: err!.message }).toEqual({
+        hex,
+        message: expect.stringContaining(words) as string,
+      });
+      expect(err!.message).toMatch(/CBOR does not decode: .* at byte \d+$/);
+    }
+  });
+
+  it('a payload with tags is still held to the subset after decoding: shared and cyclic references (tags 28, 29) are refused', () => {
+    for (const hex of ['a16161d81ca16162d81d00', 'a1616182d81ca0d81d00']) {
+      const err = refusal(Buffer.from(hex, 'hex'));
+      expect({ hex, err: err?.message }).toEqual({
+        hex,
+        err: 'Invalid frame payload: CBOR shared or cyclic reference (a tag)',
+      });
+    }
+  });
+
+  it('strings are skipped whole: escapes, quotes, brackets and commas inside them count nothing', () => {
+    for (const s of TRICKY_STRINGS) {
+      const payload = Buffer.from(JSON.stringify({ [s]: [s, s] }));
+      expect(decodePayload(payload, { maxPacketValues: 5 }).value).toEqual({ [s]: [s, s] });
+      expectValues(payload, 5);
+    }
+  });
+
+  it('the count agrees with the decoded packet exactly, for generated packets in both codecs', () => {
+    const rand = lcg(0x5ca1ab1e);
+    for (let i = 0; i < 300; i++) {
+      const packet = { id: i, pattern: 'p', data: randomValue(rand, 0) };
+      const n = valuesIn(packet);
+      const json = Buffer.from(JSON.stringify(packet, null, rand(2) ? 2 : undefined));
+      expect(decodePayload(json).value).toEqual(packet);
+      expectValues(json, n);
+      expectValues(encodePayload('cbor', packet), n);
+    }
+  });
+
+  it('refuses the first value past the limit with PacketTooComplexError, naming the limit and the option; JSON.parse never runs', () => {
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      const payload = Buffer.from(`{"d":[${Array(5000).fill('{}').join(',')}]}`);
+      const err = refusal(payload, 100) as PacketTooComplexError;
+      expect(err).toBeInstanceOf(PacketTooComplexError);
+      expect(err.exceeded).toBe('values');
+      expect(err.limit).toBe(100);
+      // The 101st value is the 98th {} of the array: at byte 6 + 97 * 3.
+      expect(err.offset).toBe(6 + 97 * 3);
+      expect(err.message).toBe(
+        'JSON packet holds more than 100 values (maxPacketValues); refused at byte 297',
+      );
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('holds a default of 1,000,000 values when no limit is given, in both codecs', () => {
+    // The packet's map, "d", the array: 3 values; then the array's zeros.
+    const json = (zeros: number): Buffer =>
+      Buffer.from(`{"d":[${Array(zeros).fill('0').join(',')}]}`);
+    expect(refusal(json(999_997))).toBeNull();
+    expect(refusal(json(999_998))?.message).toContain('more than 1000000 values');
+    const cbor = (zeros: number): Buffer => {
+      const b = Buffer.alloc(8 + zeros); // zeros are 0x00, one byte each
+      b.write('a161649a', 0, 'hex');
+      b.writeUInt32BE(zeros, 4);
+      return b;
+    };
+    expect(refusal(cbor(999_997))).toBeNull();
+    expect(refusal(cbor(999_998))?.message).toContain('more than 1000000 values');
+  });
+
+  it.each(['json', 'cbor'] as const)(
+    '%s: nesting 512 levels below the packet is accepted, 513 refused (PacketTooComplexError) before decoding',
+    (codec) => {
+      expect(refusal(nested(codec, 512))).toBeNull();
+      const err = refusal(nested(codec, 513)) as PacketTooComplexError;
+      expect(err).toBeInstanceOf(PacketTooComplexError);
+      expect(err.exceeded).toBe('depth');
+      expect(err.limit).toBe(MAX_NESTING);
+      expect(err.message).toContain('nested deeper than 512 levels');
+      // The opening of level 513: after the packet's head and key, 512 levels of one byte.
+      expect(err.offset).toBe((codec === 'json' ? 5 : 3) + 512);
+      // Maps nest the same way as arrays.
+      if (codec === 'json') {
+        const maps = (n: number): Buffer =>
+          Buffer.from(`{"d":${'{"a":'.repeat(n - 1)}{}${'}'.repeat(n - 1)}}`);
+        expect(refusal(maps(512))).toBeNull();
+        expect(refusal(maps(513))).toBeInstanceOf(PacketTooComplexError);
+      }
+    },
+  );
+
+  it.each(['json', 'cbor'] as const)(
+    '%s: a deep payload cut short is refused at the 513th level, not read to its end',
+    (codec) => {
+      const payload = nested(codec, 200_000, false);
+      const err = refusal(payload) as PacketTooComplexError;
+      expect(err).toBeInstanceOf(PacketTooComplexError);
+      expect(err.offset).toBeLessThan(600);
+    },
+  );
+
+  it('the nesting limit holds at any payload length, also where the JSON scan could be skipped', () => {
+    // 513 levels written with no padding are longer than the shortcut allows...
+    expect(refusal(nested('json', 513))).toBeInstanceOf(PacketTooComplexError);
+    // ... and a long string beside them does not hide them.
+    const padded = Buffer.from(
+      `{"s":"${'x'.repeat(2000)}","d":${'['.repeat(513)}${']'.repeat(513)}}`,
+    );
+    expect(refusal(padded)).toBeInstanceOf(PacketTooComplexError);
+    // A small limit is held on a small payload too.
+    expectValues(Buffer.from('{"a":[1,2]}'), 5);
+  });
+
+  it('a 16 MiB string is one value (the scan skips it)', () => {
+    const big = 'é'.repeat(8 * 1024 * 1024);
+    expectValues(Buffer.from(JSON.stringify({ s: big })), 3);
+    expectValues(encodePayload('cbor', { s: big }), 3);
   });
 });
 

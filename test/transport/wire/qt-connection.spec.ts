@@ -1,7 +1,8 @@
 /**
  * QtConnection over real Qt socket pairs (QTcpSocket on loopback, QLocalSocket on a Unix
- * socket): packets both ways, frame limits both ways, the send-buffer cap, the
- * incomplete-frame timeout, backpressure against a peer that does not read, whenWritten().
+ * socket): packets both ways, frame limits both ways, the packet-values limit, the
+ * send-buffer cap, the incomplete-frame timeout, backpressure against a peer that does not
+ * read, whenWritten().
  */
 import {
   QHostAddress,
@@ -16,6 +17,7 @@ import {
   IncompleteFrameTimeoutError,
   InvalidOptionError,
   InvalidPayloadError,
+  PacketTooComplexError,
   QtConnection,
   SendBufferOverflowError,
   encodePayload,
@@ -204,6 +206,21 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
     expect(B.packets).toEqual([]);
   });
 
+  it('maxPacketValues: packets up to the limit are delivered; one with more values closes the connection with PacketTooComplexError', async () => {
+    const { a, b } = await socketPair(kind);
+    const B = watch(b, { maxPacketValues: 10 });
+    // 1 (map) + 2 (key, "x") + 2 (key, [ ) + 5 zeros = 10 values: delivered, both codecs.
+    const packet = { pattern: 'x', data: [0, 0, 0, 0, 0] };
+    a.write(frame(packet, 'json'));
+    a.write(frame(packet, 'cbor'));
+    await waitUntil(() => B.packets.length === 2, 5000, '2 packets at B');
+    a.write(frame({ ...packet, data: [...packet.data, 0] }, 'cbor'));
+    await waitUntil(() => B.closed(), 5000, 'B closed');
+    expect(B.errors.map((e) => e.constructor)).toEqual([PacketTooComplexError]);
+    expect(B.errors[0].message).toContain('more than 10 values (maxPacketValues)');
+    expect(B.packets.length).toBe(2);
+  });
+
   it('maxSendBufferSize: a peer that never reads is dropped with SendBufferOverflowError', async () => {
     const { a, b } = await socketPair(kind);
     stopReading(b);
@@ -388,7 +405,7 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
   it('backpressure does not count against the peer: a frame held back while paused is not an incomplete-frame timeout', async () => {
     const { a, b } = await socketPair(kind);
     stopReading(b);
-    const A = watch(a, { incompleteFrameTimeout: 300 });
+    const A = watch(a, { incompleteFrameTimeout: 1000 });
     let reads = 0;
     a.readyRead.connect(() => reads++);
     const whole = frame({ seq: 1, pad: 'q'.repeat(8 * 1024) });
@@ -399,11 +416,13 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
     flood(A, 24);
     expect(a.readBufferSize()).toBeGreaterThan(0);
     b.write(whole.subarray(100));
-    // The peer reads a little every 100 ms: too little to end the pause (24 MiB wait), but
-    // progress, so it is not a peer that stopped reading (see the write-stall test below).
+    // The peer reads again: its socket takes what the kernel holds for it (the test reads
+    // 64 KiB every 100 ms from there), progress, so it is not a peer that stopped reading
+    // (see the write-stall test below). Moving 24 MiB is slower on a busy machine: a
+    // timeout of 1 s keeps a slow drain from looking like a stall.
     b.setReadBufferSize(0);
     for (let i = 0; i < 12; i++) {
-      await sleep(100); // 1200 ms in all: four times the timeout
+      await sleep(100);
       b.read(64 * 1024);
     }
     expect(A.errors).toEqual([]);
