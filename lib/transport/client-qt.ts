@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
 
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { from, Observable, throwError, timeout } from 'rxjs';
@@ -11,6 +12,7 @@ import {
   QSslSocket,
   QTcpSocket,
   SocketState,
+  fullLocalServerName,
   socketErrorName,
   type SocketError,
 } from '../qtnetwork/index.js';
@@ -20,6 +22,7 @@ import {
   ClientClosedError,
   QtConnectionError,
   ServerClosingError,
+  UntrustedSocketOwnerError,
   RequestTimeoutError,
   type QtTransportError,
 } from './wire/errors.js';
@@ -359,7 +362,27 @@ export class ClientQt extends ClientProxy {
     return socket.waitForEncrypted(tls.handshakeTimeout);
   }
 
+  /**
+   * Refuses a local server socket that another user owns (docs/reliability.md, "Local
+   * sockets"): in a shared directory such as /tmp anyone can listen on a name first and
+   * would receive this client's requests. A missing file is left to the connect to report.
+   */
+  private checkSocketOwner(): void {
+    const trusted = this.opts.trustedSocketOwners;
+    if (trusted === 'any' || typeof process.getuid !== 'function') return;
+    const path = fullLocalServerName(this.opts.name);
+    let owner: number;
+    try {
+      owner = statSync(path).uid;
+    } catch {
+      return;
+    }
+    if (owner === process.getuid() || owner === 0 || trusted.includes(owner)) return;
+    throw new UntrustedSocketOwnerError(path, owner);
+  }
+
   private async openConnection(): Promise<QtStreamSocket> {
+    if (this.opts.transport === 'local') this.checkSocketOwner();
     const socket = this.createSocket();
     const ok =
       socket instanceof QLocalSocket

@@ -71,6 +71,12 @@ export interface QtTransportOptions {
   socketAccess?: Array<'user' | 'group' | 'other' | 'world'>;
   /** Server, local: remove a socket file nobody accepts on before listening. Default true. */
   removeStaleSocket?: boolean;
+  /**
+   * Client, local: the uids a local server's socket file may belong to besides this
+   * process's own uid and root's, or 'any' to connect whoever owns it. Default [] (only
+   * self and root): a socket another user made in a shared directory is refused.
+   */
+  trustedSocketOwners?: number[] | 'any';
   /** Server: connections handed out before they are taken (Qt's pending limit). Default 30. */
   maxPendingConnections?: number;
   /** Server: listen backlog and bound of waiting connections. Default 50. */
@@ -164,6 +170,7 @@ export interface ResolvedQtOptions {
   name: string;
   socketAccess: Array<'user' | 'group' | 'other' | 'world'>;
   removeStaleSocket: boolean;
+  trustedSocketOwners: number[] | 'any';
   maxPendingConnections: number;
   listenBacklogSize: number;
   socketOptions: Required<Pick<QtSocketOptions, 'lowDelay' | 'keepAlive'>> & QtSocketOptions;
@@ -218,6 +225,8 @@ const DEFAULTS = {
   socketAccess: ['user'],
   /** Server, local: remove a socket file nobody accepts on before listening. */
   removeStaleSocket: true,
+  /** Client, local: uids trusted to own the server's socket besides self and root ('any': all). */
+  trustedSocketOwners: [] as number[] | 'any',
   /** Server: connections accepted but not yet taken (Qt's pending limit). */
   maxPendingConnections: 30,
   /** Server: kernel listen backlog, and bound of connections waiting beyond it. */
@@ -422,6 +431,15 @@ function resolveEndpoint(o: Options): Pick<ResolvedQtOptions, 'transport' | 'hos
 }
 
 /** Server, local: who may connect; a copy, so later changes to the input do not leak in. */
+function resolveTrustedOwners(value: unknown): ResolvedQtOptions['trustedSocketOwners'] {
+  if (value === undefined) return [];
+  if (value === 'any') return 'any';
+  if (!Array.isArray(value) || value.some((v) => !Number.isInteger(v) || (v as number) < 0)) {
+    throw new InvalidOptionError('trustedSocketOwners', "an array of uids or 'any'", value);
+  }
+  return [...(value as number[])];
+}
+
 function resolveSocketAccess(value: unknown): ResolvedQtOptions['socketAccess'] {
   const allowed: readonly string[] = ['user', 'group', 'other', 'world'];
   const access = value ?? DEFAULTS.socketAccess;
@@ -661,6 +679,7 @@ export function resolveQtOptions(
   // options, the first is the one reported.
   const endpoint = resolveEndpoint(o);
   const socketAccess = resolveSocketAccess(o.socketAccess);
+  const trustedSocketOwners = resolveTrustedOwners(o.trustedSocketOwners);
   const socketOptions = resolveSocketOptions(o.socketOptions);
   const proxy = resolveProxy(o.proxy);
   const reconnect = resolveReconnect(o.reconnect);
@@ -669,6 +688,7 @@ export function resolveQtOptions(
     ...endpoint,
     ...resolveListening(o),
     socketAccess,
+    trustedSocketOwners,
     socketOptions,
     proxy,
     ...resolveLimits(o),

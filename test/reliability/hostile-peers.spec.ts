@@ -12,6 +12,7 @@
  * - a close with endless streams open ends them at once with an error reply, and a request
  *   that arrives while the server closes is answered (not run) instead of left hanging.
  */
+import { chownSync } from 'node:fs';
 import * as net from 'node:net';
 
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -22,6 +23,7 @@ import {
   FrameTooLargeError,
   InvalidPacketError,
   QtConnectionError,
+  UntrustedSocketOwnerError,
   encodePayload,
   frameHeader,
   FrameDecoder,
@@ -300,5 +302,63 @@ describe('ClientQt against foreign-shaped and hostile replies', () => {
     expect(error).toBeInstanceOf(FrameTooLargeError);
     expect(error).not.toBeInstanceOf(QtConnectionError);
     expect(error).toMatchObject({ code: 'QT_FRAME_TOO_LARGE', limit: 1024 });
+  });
+});
+
+/** Why a socket cannot be given to another owner here, or null. */
+function chownReason(): string | null {
+  if (typeof process.getuid !== 'function') return 'no uids on this platform';
+  return process.getuid() === 0
+    ? null
+    : `the tests run as uid ${process.getuid()}, not root: they cannot chown a socket`;
+}
+
+describe('a local socket owned by another user (a squatter in a shared directory)', () => {
+  const reason = chownReason();
+  if (reason) {
+    it('is skipped', () => {
+      console.log(`skipped: ${reason}`);
+    });
+    return;
+  }
+  const OTHER_UID = 65534;
+  let server: ServerApp | null = null;
+  const clients: ClientQt[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    await server?.stop();
+    server = null;
+  });
+  const client = (extra: Record<string, unknown> = {}): ClientQt => {
+    const c = new ClientQt({ ...server!.target, reconnect: false, ...extra });
+    clients.push(c);
+    return c;
+  };
+
+  it('ClientQt refuses it (UntrustedSocketOwnerError, nothing sent) unless its uid is in trustedSocketOwners or they are "any"', async () => {
+    server = await startServer({ transport: 'local', options: { socketAccess: ['world'] } });
+    // The server's socket file now belongs to another user, as a squatter's would.
+    chownSync(server.fullServerName, OTHER_UID, OTHER_UID);
+    const refused = await outcome(client().send('ping', {}));
+    expect(refused.error).toBeInstanceOf(UntrustedSocketOwnerError);
+    expect(refused.error).toBeInstanceOf(QtConnectionError);
+    expect(refused.error).toMatchObject({
+      code: 'QT_UNTRUSTED_SOCKET_OWNER',
+      ownerUid: OTHER_UID,
+      path: server.fullServerName,
+    });
+    expect(await outcome(client({ trustedSocketOwners: [OTHER_UID] }).send('ping', {}))).toEqual({
+      value: 'pong',
+    });
+    expect(await outcome(client({ trustedSocketOwners: 'any' }).send('ping', {}))).toEqual({
+      value: 'pong',
+    });
+    // Only the two trusting clients reached the server.
+    expect((await stats(server)).calls.ping).toBe(2);
+  });
+
+  it("a socket of the client's own user (or root's) is trusted by default", async () => {
+    server = await startServer({ transport: 'local' });
+    expect(await outcome(client().send('ping', {}))).toEqual({ value: 'pong' });
   });
 });

@@ -307,6 +307,22 @@ export class ServerClosingError extends QtConnectionError {
   }
 }
 
+/**
+ * A local server's socket file belongs to a user this client does not trust (not itself,
+ * not root, not in `trustedSocketOwners`): nothing was sent to it.
+ */
+export class UntrustedSocketOwnerError extends QtConnectionError {
+  constructor(
+    readonly path: string,
+    readonly ownerUid: number,
+  ) {
+    super(
+      'QT_UNTRUSTED_SOCKET_OWNER',
+      `The socket ${path} belongs to uid ${ownerUid}, which is not trusted (trustedSocketOwners)`,
+    );
+  }
+}
+
 /** `err` itself when it is one of the transport's errors, else an InternalError around it. */
 export function asTransportError(err: unknown): QtTransportError {
   return err instanceof QtTransportError ? err : new InternalError(err);
