@@ -12,7 +12,6 @@ import {
   QSslSocket,
   QTcpSocket,
   SocketState,
-  fullLocalServerName,
   socketErrorName,
   type SocketError,
 } from '../qtnetwork/index.js';
@@ -35,6 +34,7 @@ import {
 import { ackOf, checkReplyPacket, type ReplyQtPacket } from './wire/packets.js';
 import { QtConnection, type ConnectionLimits, type QtStreamSocket } from './wire/qt-connection.js';
 import { sslConfiguration } from './tls.js';
+import { prepareLocalPath } from './local-path.js';
 
 /** Events of ClientQt, for `on(event, callback)`. */
 export interface QtClientEvents {
@@ -367,10 +367,9 @@ export class ClientQt extends ClientProxy {
    * sockets"): in a shared directory such as /tmp anyone can listen on a name first and
    * would receive this client's requests. A missing file is left to the connect to report.
    */
-  private checkSocketOwner(): void {
+  private checkSocketOwner(path: string): void {
     const trusted = this.opts.trustedSocketOwners;
     if (trusted === 'any' || typeof process.getuid !== 'function') return;
-    const path = fullLocalServerName(this.opts.name);
     let owner: number;
     try {
       owner = statSync(path).uid;
@@ -382,11 +381,13 @@ export class ClientQt extends ClientProxy {
   }
 
   private async openConnection(): Promise<QtStreamSocket> {
-    if (this.opts.transport === 'local') this.checkSocketOwner();
+    const localPath =
+      this.opts.transport === 'local' ? prepareLocalPath(this.opts.name, false) : '';
+    if (localPath) this.checkSocketOwner(localPath);
     const socket = this.createSocket();
     const ok =
       socket instanceof QLocalSocket
-        ? (socket.connectToServer(this.opts.name),
+        ? (socket.connectToServer(localPath),
           await socket.waitForConnected(this.opts.connectTimeout))
         : socket instanceof QSslSocket
           ? await this.connectEncrypted(socket)

@@ -6,6 +6,7 @@ export {
   type QtServerEvents,
 } from './server-qt.js';
 export { ClientQt, type QtClientEvents } from './client-qt.js';
+export { localServerPath, privateSocketDirectory } from './local-path.js';
 export { QtContext, type QtContextArgs } from './qt-context.js';
 export {
   resolveQtOptions,

@@ -4,6 +4,7 @@ import type { Deserializer, Serializer } from '@nestjs/microservices';
 
 import { DEFAULT_MAX_PACKET_VALUES, type CodecName } from './wire/codec.js';
 import { InvalidOptionError } from './wire/errors.js';
+import { isBareLocalName } from './local-path.js';
 import { resolveTlsOptions, type QtTlsOptions, type ResolvedTlsOptions } from './tls.js';
 
 /** Socket options applied to every connection (Qt's QAbstractSocket::SocketOption). */
@@ -430,6 +431,24 @@ function resolveEndpoint(o: Options): Pick<ResolvedQtOptions, 'transport' | 'hos
   };
 }
 
+/**
+ * A bare local name lives in this user's private 0700 directory (local-path.ts), which no
+ * other user can enter: access for group or others there would be granted and never usable.
+ */
+function checkAccessReachable(
+  endpoint: Pick<ResolvedQtOptions, 'transport' | 'name'>,
+  access: ResolvedQtOptions['socketAccess'],
+): void {
+  if (endpoint.transport !== 'local' || !isBareLocalName(endpoint.name)) return;
+  if (access.every((flag) => flag === 'user')) return;
+  throw new InvalidOptionError(
+    'socketAccess',
+    "['user'] with a bare name (it lives in this user's private directory, which other " +
+      'users cannot enter); give an absolute name in a directory they can reach',
+    access,
+  );
+}
+
 /** Server, local: who may connect; a copy, so later changes to the input do not leak in. */
 function resolveTrustedOwners(value: unknown): ResolvedQtOptions['trustedSocketOwners'] {
   if (value === undefined) return [];
@@ -679,6 +698,7 @@ export function resolveQtOptions(
   // options, the first is the one reported.
   const endpoint = resolveEndpoint(o);
   const socketAccess = resolveSocketAccess(o.socketAccess);
+  if (role === 'server') checkAccessReachable(endpoint, socketAccess);
   const trustedSocketOwners = resolveTrustedOwners(o.trustedSocketOwners);
   const socketOptions = resolveSocketOptions(o.socketOptions);
   const proxy = resolveProxy(o.proxy);

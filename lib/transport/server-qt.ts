@@ -42,6 +42,7 @@ import {
 } from './wire/qt-connection.js';
 import { QtContext } from './qt-context.js';
 import { sslConfiguration } from './tls.js';
+import { prepareLocalPath } from './local-path.js';
 
 /** The identifier of this transport (Nest's `transportId`). */
 export const QT_TRANSPORT = Symbol.for('nestjs-qt-transport');
@@ -281,8 +282,9 @@ export class ServerQt
       if (activated !== null) {
         ok = await local.listen(activated);
       } else {
-        if (o.removeStaleSocket) await QLocalServer.removeStaleServer(o.name);
-        ok = await local.listen(o.name);
+        const path = prepareLocalPath(o.name, true);
+        if (o.removeStaleSocket) await QLocalServer.removeStaleServer(path);
+        ok = await local.listen(path);
       }
       server = local;
     } else {

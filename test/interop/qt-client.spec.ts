@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { localServerPath } from '../../lib/index.js';
 import {
   TRANSPORTS,
   freePort,
@@ -111,9 +112,16 @@ afterAll(async () => {
   await Promise.all([...servers.values()].map((s) => s.stop()));
 });
 
-/** Where a client reaches the server: `127.0.0.1:PORT`, or the local server's name. */
+/**
+ * Where a client reaches the server: `127.0.0.1:PORT`, or the local server's socket path. A
+ * Qt program looks for a bare name in the shared temp directory (Qt's rule); the server's
+ * bare name lives in its user's private directory, so the Qt program is given the path,
+ * as examples/qt-client/README.md tells users to do.
+ */
 function address(server: ServerApp): string {
-  return server.transport === 'tcp' ? `127.0.0.1:${server.port}` : server.name;
+  if (server.transport === 'tcp') return `127.0.0.1:${server.port}`;
+  expect(localServerPath(server.name)).toBe(server.fullServerName);
+  return localServerPath(server.name);
 }
 
 for (const client of CLIENTS) {

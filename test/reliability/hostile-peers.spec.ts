@@ -332,7 +332,7 @@ describe('a local socket owned by another user (a squatter in a shared directory
   };
 
   test('ClientQt refuses it (UntrustedSocketOwnerError, nothing sent) unless its uid is in trustedSocketOwners or they are "any"', async () => {
-    server = await startServer({ transport: 'local', options: { socketAccess: ['world'] } });
+    server = await startServer({ transport: 'local' });
     // The server's socket file now belongs to another user, as a squatter's would.
     chownSync(server.fullServerName, OTHER_UID, OTHER_UID);
     const refused = await outcome(client().send('ping', {}));

@@ -2,9 +2,10 @@
 // loader the other process tests use) and checks what it prints and that it exits 0.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { privateSocketDirectory } from '../../lib/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const register = path.join(root, 'test/fixtures/register-ts.mjs');
@@ -33,7 +34,10 @@ describe('the sample system (npm start)', () => {
     if (code !== 0) console.log(output);
     expect(code).toBe(0);
     // Each service announced where it listens: a local socket, TCP, HTTP.
-    expect(output).toMatch(new RegExp(`inventory +${os.tmpdir()}/qt-sample-inventory-\\d+ +ready`));
+    // A bare name: the socket is in this user's private directory, not in the shared one.
+    expect(output).toMatch(
+      new RegExp(`inventory +${privateSocketDirectory()}/qt-sample-inventory-\\d+ +ready`),
+    );
     expect(output).toMatch(/billing +127\.0\.0\.1:\d+ +ready/);
     expect(output).toMatch(/gateway +http:\/\/127\.0\.0\.1:\d+ +ready/);
     // The scenario's answers: a product, an order, the two RpcExceptions as HTTP errors,
@@ -60,7 +64,7 @@ describe('the sample system (npm start)', () => {
     );
     // No socket file is left behind.
     const leftovers = fs
-      .readdirSync(os.tmpdir())
+      .readdirSync(privateSocketDirectory())
       .filter((f) => f.startsWith('qt-sample-inventory-'));
     const mine = output.match(/qt-sample-inventory-(\d+)/)?.[0];
     expect(leftovers).not.toContain(mine);

@@ -323,6 +323,23 @@ export class UntrustedSocketOwnerError extends QtConnectionError {
   }
 }
 
+/**
+ * The private directory that holds this user's bare local names (`<tmpdir>/nestjs-qt-<uid>`)
+ * is not safe to use: another user made it first, it is a link, or others may enter it.
+ * Nothing was created in it, listened on or sent. Remove it, or give an absolute `name`.
+ */
+export class UnsafeSocketDirectoryError extends QtTransportError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(
+      'QT_UNSAFE_SOCKET_DIRECTORY',
+      `The local socket directory ${path} is not safe to use: ${reason}`,
+    );
+  }
+}
+
 /** `err` itself when it is one of the transport's errors, else an InternalError around it. */
 export function asTransportError(err: unknown): QtTransportError {
   return err instanceof QtTransportError ? err : new InternalError(err);
