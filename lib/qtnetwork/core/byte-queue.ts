@@ -92,6 +92,32 @@ export class ByteQueue {
     return -1;
   }
 
+  /**
+   * Removes and returns the first `max` bytes (or all, if fewer) as chunks, in order, without
+   * copying: a chunk that straddles the limit is split into two views of it.
+   */
+  take(max: number): Buffer[] {
+    if (max >= this.total) return this.takeAll();
+    const out: Buffer[] = [];
+    let left = Math.max(0, Math.floor(max));
+    while (left > 0) {
+      const chunk = this.chunks[0];
+      const available = chunk.length - this.head;
+      if (available > left) {
+        out.push(chunk.subarray(this.head, this.head + left));
+        this.head += left;
+        this.total -= left;
+        break;
+      }
+      out.push(this.head > 0 ? chunk.subarray(this.head) : chunk);
+      this.chunks.shift();
+      this.head = 0;
+      this.total -= available;
+      left -= available;
+    }
+    return out;
+  }
+
   /** Removes and returns every chunk, in order, without copying. */
   takeAll(): Buffer[] {
     const out = this.chunks;

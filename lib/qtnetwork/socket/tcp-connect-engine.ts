@@ -29,11 +29,20 @@ const CONNECT_TIMEOUT_MS = 30000;
  *
  * Connecting: the addresses of a name are tried in turn, each for at most 30 s, directly or
  * through a proxy (ProxyConnect). The connection's bytes: writes wait in a queue that is
- * handed to Node on the next tick (all writes made in one synchronous run go out together);
- * reads go to the device's buffer, which `readBufferSize` bounds: when it is full, reading
+ * handed to Node on the next tick (all writes made in one synchronous run go out together),
+ * at most WRITE_BATCH_BYTES at a time, so that `bytesWritten` reports progress while a slow
+ * peer takes a large backlog (as Qt's does after each write to the kernel) rather than once
+ * at the end of it; reads go to the device's buffer, which `readBufferSize` bounds: when it is full, reading
  * from the kernel pauses until the application reads, so a fast peer is held back by TCP
  * flow control rather than by memory.
  */
+/**
+ * Most bytes handed to Node (and so to the kernel) at once; the rest waits in the queue until
+ * Node has written them. Large enough that a flush of ordinary packets is one write, small
+ * enough that a peer reading at 100 KiB/s shows progress every ten seconds.
+ */
+export const WRITE_BATCH_BYTES = 1024 * 1024;
+
 export class TcpConnectEngine implements SocketEngine {
   private sock: net.Socket | null = null;
   /** Bytes accepted by `write` and not yet handed to Node. */
@@ -478,9 +487,11 @@ export class TcpConnectEngine implements SocketEngine {
     const s = this.host.socket.state();
     if (!sock || (s !== SocketState.ConnectedState && s !== SocketState.ClosingState)) return false;
     if (this.writesHeld) return false;
-    const total = this.writeQueue.size;
-    if (total === 0) return false;
-    const chunks = this.writeQueue.takeAll();
+    const room = WRITE_BATCH_BYTES - this.unconfirmed;
+    if (this.writeQueue.size === 0 || room <= 0) return false;
+    const chunks = this.writeQueue.take(room);
+    let total = 0;
+    for (const chunk of chunks) total += chunk.length;
     const generation = this.host.generation();
     this.unconfirmed += total;
     const done = (err?: Error | null): void => {
@@ -488,7 +499,10 @@ export class TcpConnectEngine implements SocketEngine {
       // connection: `layerSocket` swaps the socket of a connection that goes on.
       if (this.host.generation() !== generation) return;
       this.unconfirmed -= total;
-      if (!err) this.onBytesWritten(total);
+      if (err) return;
+      this.onBytesWritten(total);
+      // The next batch of a backlog (a slot may have flushed it already).
+      if (this.host.generation() === generation) this.flushWrites();
     };
     if (chunks.length === 1) {
       sock.write(chunks[0], done);

@@ -195,6 +195,26 @@ describe('ByteQueue', () => {
     expect(str(q.read(10))).toBe('new');
   });
 
+  it('take(max) removes the first max bytes as views of the chunks, splitting the one at the limit', () => {
+    const first = b('abc');
+    const second = b('defgh');
+    const q = new ByteQueue();
+    q.push(first);
+    q.push(second);
+    q.skip(1);
+    const part = q.take(4); // 'bc' + 'de'
+    expect(part.map(str)).toEqual(['bc', 'de']);
+    expect(sharesMemory(part[0], first)).toBe(true);
+    expect(sharesMemory(part[1], second)).toBe(true);
+    expect(q.size).toBe(3);
+    expect(q.take(2).map(str)).toEqual(['fg']);
+    expect(q.take(0)).toEqual([]);
+    expect(q.take(100).map(str)).toEqual(['h']);
+    expect(q.size).toBe(0);
+    q.push(b('xy'));
+    expect(str(q.read(10))).toBe('xy');
+  });
+
   it('clear empties the queue', () => {
     const q = threeChunks();
     q.read(1);

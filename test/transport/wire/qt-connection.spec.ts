@@ -405,7 +405,7 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
   it('backpressure does not count against the peer: a frame held back while paused is not an incomplete-frame timeout', async () => {
     const { a, b } = await socketPair(kind);
     stopReading(b);
-    const A = watch(a, { incompleteFrameTimeout: 1000 });
+    const A = watch(a, { incompleteFrameTimeout: 1500 });
     let reads = 0;
     a.readyRead.connect(() => reads++);
     const whole = frame({ seq: 1, pad: 'q'.repeat(8 * 1024) });
@@ -416,15 +416,19 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
     flood(A, 24);
     expect(a.readBufferSize()).toBeGreaterThan(0);
     b.write(whole.subarray(100));
-    // The peer reads again: its socket takes what the kernel holds for it (the test reads
-    // 64 KiB every 100 ms from there), progress, so it is not a peer that stopped reading
-    // (see the write-stall test below). Moving 24 MiB is slower on a busy machine: a
-    // timeout of 1 s keeps a slow drain from looking like a stall.
-    b.setReadBufferSize(0);
-    for (let i = 0; i < 12; i++) {
-      await sleep(100);
-      b.read(64 * 1024);
+    // The peer reads again, slowly: its socket holds at most 128 KiB and the test takes that
+    // every 50 ms (a 1 MiB reply gets through in about 400 ms, progress, so it is not a peer
+    // that stopped reading: see the write-stall test below). It keeps this up for three times
+    // incompleteFrameTimeout, taking at most 11.25 MiB of the 24 queued, so reading stays
+    // paused and the held frame stays incomplete for longer than the timeout: a connection
+    // that counted held-back bytes against the peer would have dropped it by now.
+    b.setReadBufferSize(128 * 1024);
+    const started = Date.now();
+    while (Date.now() - started < 4500) {
+      await sleep(50);
+      b.read(128 * 1024);
     }
+    expect(a.readBufferSize()).toBeGreaterThan(0); // still paused: the frame was held all along
     expect(A.errors).toEqual([]);
     expect(A.closed()).toBe(false);
     drain(b);
