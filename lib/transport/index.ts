@@ -14,6 +14,8 @@ export {
   type QtSocketOptions,
   type QtProxyOptions,
   type QtReconnectOptions,
+  type QtEndpoint,
+  reusePortProblem,
   type ResolvedQtOptions,
 } from './options.js';
 export * from './wire/errors.js';

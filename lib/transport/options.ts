@@ -140,6 +140,28 @@ export interface QtTransportOptions {
   requestTimeout?: number;
   /** Client: ms for one connection attempt. Default 5000. */
   connectTimeout?: number;
+  /**
+   * Server, TCP: let independent processes listen on the same port (SO_REUSEPORT), where the
+   * installed Node supports it (22.12+, 23.1+); elsewhere InvalidOptionError. Default false.
+   * Cluster workers share the primary's socket without it.
+   */
+  reusePort?: boolean;
+  /**
+   * Client, TCP: several servers of one service, `{ host, port }` each; `host`/`port` are the
+   * one-server form. Default none (`host`/`port`).
+   */
+  endpoints?: QtEndpoint[];
+  /**
+   * Client: how requests are spread. 'first' (default): one connection, to the first address
+   * that connects (Qt's rule). 'round-robin': each request to the next connection.
+   * 'least-pending': to the connection with the fewest requests in flight (ties in turn).
+   * With balancing, a host name that resolves to several addresses is one endpoint each.
+   */
+  loadBalancing?: 'first' | 'round-robin' | 'least-pending';
+  /** Client, balancing: ms between resolving host names again; 0 = only when one is lost. Default 30000. */
+  resolveInterval?: number;
+  /** Client, balancing: connections to each endpoint (address). Default 1. */
+  connectionsPerEndpoint?: number;
   /** Client: reconnection after a lost connection; false turns it off. */
   reconnect?: QtReconnectOptions | false;
   /** Server: ms `close()` waits for handlers in flight. Default 10000. */
@@ -161,6 +183,12 @@ export interface QtTransportOptions {
    * Default none (plain TCP).
    */
   tls?: QtTlsOptions;
+}
+
+/** One server of a service (the `endpoints` option). */
+export interface QtEndpoint {
+  host: string;
+  port: number;
 }
 
 /** Options with every default filled in. */
@@ -191,6 +219,12 @@ export interface ResolvedQtOptions {
   deserializer?: Deserializer;
   requestTimeout: number;
   connectTimeout: number;
+  reusePort: boolean;
+  /** The servers to use: `endpoints`, or `[{ host, port }]`; empty for a local socket. */
+  endpoints: QtEndpoint[];
+  loadBalancing: 'first' | 'round-robin' | 'least-pending';
+  resolveInterval: number;
+  connectionsPerEndpoint: number;
   reconnect: Required<QtReconnectOptions> | false;
   closeTimeout: number;
   socketActivation: boolean;
@@ -279,6 +313,16 @@ const DEFAULTS = {
   requestTimeout: 0,
   /** Client: ms for one connection attempt. */
   connectTimeout: 5000,
+  /** Server, TCP: SO_REUSEPORT, for independent processes on one port. */
+  reusePort: false,
+  /** Client, TCP: several servers of one service; none: host and port. */
+  endpoints: undefined,
+  /** Client: 'first' (one connection), 'round-robin' or 'least-pending'. */
+  loadBalancing: 'first',
+  /** Client, balancing: ms between resolutions of host names; 0 = only on a lost connection. */
+  resolveInterval: 30000,
+  /** Client, balancing: connections to each address. */
+  connectionsPerEndpoint: 1,
   /** Client: attempts, and first and largest delay in ms, after a lost connection. */
   reconnect: {
     retries: 10,
@@ -666,6 +710,85 @@ function resolveRequests(
   };
 }
 
+/** The first Node versions whose `net` listens with SO_REUSEPORT, by major. */
+const REUSE_PORT_SINCE: Record<number, [number, number]> = { 22: [12, 0], 23: [1, 0] };
+/** Platforms where Node can set SO_REUSEPORT (Node's `net` documentation). */
+const REUSE_PORT_PLATFORMS: readonly string[] = ['linux', 'freebsd', 'sunos', 'aix'];
+
+/** Why this Node cannot listen with SO_REUSEPORT, or null when it can. */
+export function reusePortProblem(
+  version = process.versions.node,
+  platform: string = process.platform,
+): string | null {
+  if (!REUSE_PORT_PLATFORMS.includes(platform)) {
+    return `a platform with SO_REUSEPORT in Node (${REUSE_PORT_PLATFORMS.join(', ')}); this is ${platform}`;
+  }
+  const [major, minor, patch] = version.split('.').map(Number) as [number, number, number];
+  const since = REUSE_PORT_SINCE[major];
+  const ok =
+    major > 23 ||
+    (since !== undefined && (minor > since[0] || (minor === since[0] && patch >= since[1])));
+  return ok
+    ? null
+    : `Node 22.12 or later (23.1 or later on 23) for SO_REUSEPORT; this is Node ${version}`;
+}
+
+/** Many processes and many replicas: reusePort (server), the client's endpoints and balancing. */
+function resolveScaling(
+  o: Options,
+  role: 'server' | 'client',
+  endpoint: Pick<ResolvedQtOptions, 'transport' | 'host'>,
+): Pick<
+  ResolvedQtOptions,
+  'reusePort' | 'endpoints' | 'loadBalancing' | 'resolveInterval' | 'connectionsPerEndpoint'
+> {
+  const reusePort = boolOption(o, 'reusePort');
+  if (reusePort && role === 'server') {
+    if (endpoint.transport !== 'tcp') {
+      throw new InvalidOptionError(
+        'reusePort',
+        "false with transport 'local' (a TCP option)",
+        true,
+      );
+    }
+    const problem = reusePortProblem();
+    if (problem) throw new InvalidOptionError('reusePort', `false here: it needs ${problem}`, true);
+  }
+  let endpoints: QtEndpoint[] = [];
+  if (o.endpoints !== undefined) {
+    if (endpoint.transport !== 'tcp') {
+      throw new InvalidOptionError('endpoints', "no value with transport 'local'", o.endpoints);
+    }
+    const list = o.endpoints;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new InvalidOptionError('endpoints', 'a non-empty array of { host, port }', list);
+    }
+    endpoints = list.map((e: unknown, i) => {
+      const name = `endpoints[${i}]`;
+      const entry = plainObject(name, e);
+      onlyKeys(name, entry, { host: '', port: 0 });
+      if (typeof entry.host !== 'string' || entry.host === '') {
+        throw new InvalidOptionError(`${name}.host`, 'a non-empty string', entry.host);
+      }
+      return { host: entry.host, port: integer(`${name}.port`, entry.port ?? -1, 0, 1, 65535) };
+    });
+  } else if (endpoint.transport === 'tcp') {
+    endpoints = [{ host: endpoint.host, port: integerOption(o, 'port', 0, 65535) }];
+  }
+  return {
+    reusePort,
+    endpoints,
+    loadBalancing: oneOf(
+      'loadBalancing',
+      o.loadBalancing,
+      ['first', 'round-robin', 'least-pending'] as const,
+      DEFAULTS.loadBalancing,
+    ),
+    resolveInterval: msOption(o, 'resolveInterval', 0),
+    connectionsPerEndpoint: integerOption(o, 'connectionsPerEndpoint', 1, 64),
+  };
+}
+
 /** Client: acknowledged events, off unless given. */
 function resolveAcknowledgedEvents(value: unknown): ResolvedQtOptions['acknowledgedEvents'] {
   if (value === undefined || value === false) return false;
@@ -714,6 +837,7 @@ export function resolveQtOptions(
     ...resolveLimits(o),
     ...hooks,
     ...resolveRequests(o),
+    ...resolveScaling(o, role, endpoint),
     reconnect,
     acknowledgedEvents: resolveAcknowledgedEvents(o.acknowledgedEvents),
     tls: resolveTlsOptions(o.tls, role, endpoint.transport, MAX_TIMER_MS),

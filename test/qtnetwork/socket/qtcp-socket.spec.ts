@@ -1034,4 +1034,27 @@ describe.each(FAMILIES)('tst_QTcpSocket over %s loopback (%s)', (_family, host) 
     ]);
     expect(peer.readAll().toString()).toBe('xxxxx' + 'y'.repeat(21));
   });
+
+  it('a large backlog reports bytesWritten as the peer takes it, a batch at a time, not once at the end (as Qt reports each write to the kernel)', async () => {
+    const { client, peer } = await socketPair(host);
+    peer.setReadBufferSize(64 * 1024);
+    const reports: number[] = [];
+    client.bytesWritten.connect((n) => reports.push(n));
+    const MiB = 1024 * 1024;
+    client.write(Buffer.alloc(12 * MiB, 0x61));
+    // The peer takes 64 KiB per turn; reports arrive while most of the 12 MiB still waits.
+    let taken = 0;
+    while (reports.length < 2 && taken < 12 * MiB) {
+      if (peer.bytesAvailable() === 0) expect(await peer.waitForReadyRead(5000)).toBe(true);
+      taken += peer.read(64 * 1024).length;
+    }
+    expect(taken).toBeLessThan(12 * MiB);
+    expect(client.bytesToWrite()).toBeGreaterThan(0);
+    peer.setReadBufferSize(0);
+    peer.readyRead.connect(() => void peer.readAll());
+    peer.readAll();
+    await waitUntil(() => client.bytesToWrite() === 0, 20000, 'the whole backlog written');
+    expect(reports.reduce((a, b) => a + b, 0)).toBe(12 * MiB);
+    expect(Math.max(...reports)).toBeLessThanOrEqual(MiB);
+  }, 30000);
 });
