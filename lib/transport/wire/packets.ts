@@ -19,6 +19,31 @@ export interface AckQtPacket {
   ackId: number;
 }
 
+/**
+ * Draining, both ways (docs/protocol.md, "Draining"). Server → client: this server is
+ * closing; send nothing new on this connection. Client → server, in answer: nothing more
+ * will come on this connection after this packet (so once the requests before it are
+ * answered, the server may close the connection).
+ */
+export interface DrainingQtPacket {
+  draining: true;
+}
+
+/** The one draining packet. */
+export function drainingPacket(): DrainingQtPacket {
+  return { draining: true };
+}
+
+/** True for a draining packet: `draining: true`, and no `id` or `pattern`. */
+export function isDrainingPacket(value: unknown): boolean {
+  return (
+    isRecord(value) &&
+    value.draining === true &&
+    value.id === undefined &&
+    value.pattern === undefined
+  );
+}
+
 /** A reply as the client receives it. */
 export interface ReplyQtPacket {
   id: string | number;
