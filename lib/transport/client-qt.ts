@@ -1,63 +1,67 @@
+import * as dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
 
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { from, Observable, throwError, timeout } from 'rxjs';
 
-import {
-  LocalSocketError,
-  ProxyType,
-  QLocalSocket,
-  QNetworkProxy,
-  QSslSocket,
-  QTcpSocket,
-  SocketState,
-  socketErrorName,
-  type SocketError,
-} from '../qtnetwork/index.js';
+import { QLocalSocket, socketErrorName, type SocketError } from '../qtnetwork/index.js';
 
 import { AckedEvents } from './wire/acked-events.js';
 import {
   ClientClosedError,
   QtConnectionError,
   ServerClosingError,
-  UntrustedSocketOwnerError,
   RequestTimeoutError,
   type QtTransportError,
 } from './wire/errors.js';
 import {
   resolveQtOptions,
-  type QtProxyOptions,
+  type QtEndpoint,
   type QtTransportOptions,
   type ResolvedQtOptions,
 } from './options.js';
-import { ackOf, checkReplyPacket, type ReplyQtPacket } from './wire/packets.js';
+import {
+  ackOf,
+  checkReplyPacket,
+  drainingPacket,
+  isDrainingPacket,
+  type ReplyQtPacket,
+} from './wire/packets.js';
 import { QtConnection, type ConnectionLimits, type QtStreamSocket } from './wire/qt-connection.js';
-import { sslConfiguration } from './tls.js';
-import { prepareLocalPath } from './local-path.js';
+import { dial, localErrorName, type DialTarget } from './client-dial.js';
+
+/** What `on('endpoint', …)` reports about one endpoint (an address, with balancing). */
+export interface QtEndpointEvent {
+  /** The host as configured (a name or an address); the local name for a local socket. */
+  host: string;
+  /** The address connected to: one of the host's addresses (balancing), or `host`. */
+  address: string;
+  port: number;
+  /**
+   * 'added' (found by resolving), 'up' (connected), 'draining' (its server is closing: it
+   * takes nothing new), 'down' (its connection was lost; it is retried), 'removed' (its
+   * address vanished from the name's records: drained, not retried).
+   */
+  state: 'added' | 'up' | 'draining' | 'down' | 'removed';
+}
 
 /** Events of ClientQt, for `on(event, callback)`. */
 export interface QtClientEvents {
   [event: string]: (...args: never[]) => unknown;
-  /** Connected (also after a reconnect). */
+  /** A connection was made (also after a reconnect; with balancing, one per connection). */
   connect: (socket: QtStreamSocket) => void;
-  /** The connection was lost or closed. */
+  /** A connection was lost or closed. */
   disconnect: () => void;
-  /** A reconnect attempt is scheduled: attempt number and delay in ms. */
-  reconnecting: (attempt: number, delayMs: number) => void;
+  /** A reconnect attempt is scheduled: attempt number, delay in ms, and for which endpoint. */
+  reconnecting: (attempt: number, delayMs: number, endpoint: QtEndpointEvent) => void;
   /** The server broke the protocol or a limit; the connection is closed. */
   protocolError: (error: QtTransportError) => void;
+  /** An endpoint came, went, or changed (see QtEndpointEvent). */
+  endpoint: (event: QtEndpointEvent) => void;
 }
 
 type Callback = (packet: WritePacket) => void;
-
-/** The Qt proxy type of each `proxy.type`. */
-const PROXY_TYPES: Record<QtProxyOptions['type'], ProxyType> = {
-  socks5: ProxyType.Socks5Proxy,
-  http: ProxyType.HttpProxy,
-  none: ProxyType.NoProxy,
-  default: ProxyType.DefaultProxy,
-};
 
 /** How long `close()` waits for the server to take what was emitted before aborting. */
 const CLOSE_GRACE_MS = 5000;
@@ -78,19 +82,72 @@ function replyError(err: unknown): unknown {
   return err;
 }
 
-/** The name of a QLocalSocket error, e.g. 'ServerNotFoundError'. */
-function localErrorName(error: LocalSocketError): string {
-  return LocalSocketError[error] ?? 'UnknownSocketError';
+/** One connection and the requests waiting for their last reply on it. */
+interface Channel {
+  readonly socket: QtStreamSocket;
+  readonly conn: QtConnection;
+  readonly slot: Slot;
+  readonly calls: Map<number, Call>;
+  /** Its server drains (or its address vanished): nothing new goes out on it. */
+  draining: boolean;
+  /** Why this client dropped it itself (a protocol error or a limit). */
+  failure: unknown;
+}
+
+/** A request in flight: where it went, and how far the connection must have written it. */
+interface Call {
+  id: number;
+  channel: Channel | null;
+  readonly packet: ReadPacket;
+  readonly callback: Callback;
+  /** The connection's sentBytes() right after the request's frame was queued. */
+  endOffset: number;
+  /** Answered, failed or cancelled. */
+  done: boolean;
 }
 
 /**
- * A NestJS ClientProxy on the Qt port: one multiplexed connection (numeric ids) over a
- * QTcpSocket (optionally through a proxy) or a QLocalSocket, connected lazily.
+ * A place for one connection: to one address of an endpoint (balancing), or, with 'first',
+ * to the first of the endpoints that connects. It holds at most one usable connection and
+ * gets a new one with `reconnect`'s backoff when it is lost.
+ */
+interface Slot {
+  readonly key: string;
+  readonly targets: DialTarget[];
+  readonly info: Omit<QtEndpointEvent, 'state'>;
+  channel: Channel | null;
+  connecting: boolean;
+  /** It had a connection and lost it (or its server drained): attempts follow the backoff. */
+  reconnecting: boolean;
+  attempt: number;
+  timer: NodeJS.Timeout | null;
+  /** Its address vanished: drained and never connected again. */
+  retired: boolean;
+  lastError: unknown;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A NestJS ClientProxy on the Qt port: multiplexed connections (numeric ids) over
+ * QTcpSocket (optionally through a proxy, or TLS) or QLocalSocket, connected lazily.
  *
- * - The first connection attempt is bounded by `connectTimeout`; if it fails, the requests
- *   waiting for it fail with the Qt error and its text, and the next `send` tries again.
- * - After an established connection is lost, `reconnect` retries with doubling delays and
- *   jitter; requests issued meanwhile wait for it (bounded by `requestTimeout` when set).
+ * - `loadBalancing: 'first'` (default): one connection, to the first endpoint (and the
+ *   first of its addresses) that connects. 'round-robin' / 'least-pending': a connection
+ *   per address of every endpoint (times `connectionsPerEndpoint`); host names are resolved
+ *   again every `resolveInterval` and when a connection is lost: new addresses are
+ *   connected, vanished ones drained.
+ * - The first connection attempt is bounded by `connectTimeout`; if every endpoint fails,
+ *   the requests waiting for it fail with the Qt error and its text, and the next `send`
+ *   tries again. A lost connection is retried with `reconnect`'s backoff (forever while
+ *   other connections serve); requests issued meanwhile wait (bounded by `requestTimeout`).
+ * - A request that a lost connection had not written whole goes out on another (it cannot
+ *   have run); one that was written fails with QtConnectionError (never sent twice).
+ * - A server's draining notice (docs/protocol.md, "Draining") is answered; that connection
+ *   gets nothing new and closes once its requests are answered.
  * - `requestTimeout` bounds the time to a request's first reply; unsubscribing (or the
  *   timeout) sends a cancel frame, which tears the handler's Observable down.
  * - `emit` completes once the event's frame is written; `close()` writes what was emitted
@@ -98,72 +155,78 @@ function localErrorName(error: LocalSocketError): string {
  */
 export class ClientQt extends ClientProxy {
   private readonly opts: ResolvedQtOptions;
-  /** The client's connection is held to the options, without a server's idle timeout. */
+  /** The client's connections are held to the options, without a server's idle timeout. */
   private readonly limits: ConnectionLimits;
-  private socket: QtStreamSocket | null = null;
-  private conn: QtConnection | null = null;
-  private connecting: Promise<QtStreamSocket> | null = null;
-  private reconnecting: Promise<QtStreamSocket> | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly balancing: boolean;
+  private slots: Slot[] = [];
+  /** Every open connection, draining ones included. */
+  private readonly channels = new Set<Channel>();
+  private waiters: Waiter[] = [];
   private nextId = 1;
-  /** Requests sent on the current connection and waiting for their last reply, by id. */
-  private readonly calls = new Map<number, Callback>();
+  /** Turn of round-robin and of least-pending's ties. */
+  private turn = 0;
   private closedByUser = false;
   /** Acknowledged-event mode: events sent and not yet acknowledged; null when off. */
   private readonly unacked: AckedEvents<ReadPacket> | null;
   private readonly emitter = new EventEmitter();
-  /** Why this client dropped a connection itself (a protocol error or a limit). */
-  private readonly connectionFailure = new WeakMap<QtConnection, unknown>();
+  private resolveTimer: NodeJS.Timeout | null = null;
+  private resolving: Promise<void> | null = null;
+  private resolvedOnce = false;
+  /** Why the last resolution found no address for a name (the error a waiting request gets). */
+  private resolveError: unknown = null;
+  private lastStatus: 'connected' | 'reconnecting' | 'disconnected' | null = null;
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
   constructor(options: QtTransportOptions = {}) {
     super();
     this.opts = resolveQtOptions(options, 'client');
     this.limits = { ...this.opts, idleTimeout: 0 };
+    this.balancing = this.opts.loadBalancing !== 'first';
     this.unacked = this.opts.acknowledgedEvents
       ? new AckedEvents<ReadPacket>(this.opts.acknowledgedEvents)
       : null;
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
+    if (!this.balancing || this.opts.transport === 'local') this.slots = this.fixedSlots();
   }
 
-  /** Connects (once; later calls share the connection or the attempt in progress). */
-  connect(): Promise<QtStreamSocket> {
+  /** Connects (once; later calls share the connections or the attempts in progress). */
+  async connect(): Promise<QtStreamSocket> {
     this.closedByUser = false;
-    if (this.conn && !this.conn.isClosed() && this.socket) return Promise.resolve(this.socket);
-    if (this.reconnecting) return this.reconnecting;
-    if (this.connecting) return this.connecting;
-    const attempt = this.openConnection().finally(() => {
-      if (this.connecting === attempt) this.connecting = null;
-    });
-    this.connecting = attempt;
-    return attempt;
+    let channel = this.pick();
+    if (!channel) {
+      await this.whenReady();
+      channel = this.pick();
+    }
+    if (!channel) throw new QtConnectionError('NotConnected', 'The client is not connected');
+    return channel.socket;
   }
 
   /**
    * Closes: pending requests fail with ClientClosedError, events emitted before on an
-   * established connection are still written, then the connection closes. Resolves when it
-   * has. An event still waiting for the first connection attempt is not sent: its `emit`
-   * fails with ClientClosedError.
+   * established connection are still written, then the connections close. Resolves when
+   * they have. An event still waiting for a first connection is not sent: its `emit` fails
+   * with ClientClosedError.
    */
   async close(): Promise<void> {
     this.closedByUser = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+    if (this.resolveTimer) clearInterval(this.resolveTimer);
+    this.resolveTimer = null;
+    for (const slot of this.slots) this.stopRetrying(slot);
     const closedError = new ClientClosedError();
     this.unacked?.failAll(closedError);
-    for (const [id, callback] of [...this.calls.entries()]) {
-      this.calls.delete(id);
-      (callback as Callback)({ err: closedError, isDisposed: true });
+    this.failWaiters(closedError);
+    for (const channel of this.channels) {
+      for (const call of [...channel.calls.values()]) this.finish(call, { err: closedError });
     }
     // Events emitted just before close() reach dispatchEvent a few promise callbacks later:
-    // keep the connection until they have been written.
+    // keep the connections until they have been written.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const conn = this.conn;
-    const socket = this.socket;
-    this.conn = null;
-    this.socket = null;
-    if (conn && socket) await conn.closeAndWait(CLOSE_GRACE_MS);
+    const open = [...this.channels];
+    this.channels.clear();
+    for (const slot of this.slots) slot.channel = null;
+    await Promise.all(open.map((c) => c.conn.closeAndWait(CLOSE_GRACE_MS)));
+    this.lastStatus = 'disconnected';
     this._status$.next('disconnected');
   }
 
@@ -172,12 +235,20 @@ export class ClientQt extends ClientProxy {
     this.emitter.on(event, callback as (...args: unknown[]) => void);
   }
 
-  /** The QTcpSocket or QLocalSocket of the current connection; throws when there is none. */
+  /**
+   * The QTcpSocket or QLocalSocket of a connection that takes requests: the one connection
+   * with 'first', the next one in turn with balancing (see `sockets()` for all). Throws when
+   * there is none.
+   */
   unwrap<T = QtStreamSocket>(): T {
-    if (!this.socket) {
-      throw new Error('Not initialized. Please call the "connect" method first.');
-    }
-    return this.socket as T;
+    const channel = this.pick(false);
+    if (!channel) throw new Error('Not initialized. Please call the "connect" method first.');
+    return channel.socket as T;
+  }
+
+  /** The sockets of every open connection (draining ones included). */
+  sockets(): QtStreamSocket[] {
+    return [...this.channels].map((c) => c.socket);
   }
 
   /** Sends a request; with `requestTimeout`, fails with RequestTimeoutError if no reply comes in time. */
@@ -189,7 +260,7 @@ export class ClientQt extends ClientProxy {
     if (pattern === null || pattern === undefined || data === null || data === undefined) {
       return super.send<TResult, TInput>(pattern, data);
     }
-    // Nest's ClientProxy.send, without the operator chain on the common path: when the
+    // Nest's ClientProxy.send, without the operator chain on the common path: when a
     // connection is up the request is published at subscription, with no promise hop.
     const source = new Observable<TResult>((observer) => {
       const nestCallback = this.createObserver(observer);
@@ -202,21 +273,7 @@ export class ClientQt extends ClientProxy {
         }
         nestCallback(packet);
       };
-      if (this.conn && !this.conn.isClosed()) {
-        return this.publish(this.packetOf(pattern, data), callback);
-      }
-      let teardown: (() => void) | null = null;
-      let cancelled = false;
-      this.connect().then(
-        () => {
-          if (!cancelled) teardown = this.publish(this.packetOf(pattern, data), callback);
-        },
-        (err: unknown) => observer.error(err),
-      );
-      return () => {
-        cancelled = true;
-        teardown?.();
-      };
+      return this.publish(this.packetOf(pattern, data), callback);
     });
     const ms = this.opts.requestTimeout;
     if (ms <= 0) return source;
@@ -228,47 +285,120 @@ export class ClientQt extends ClientProxy {
 
   /**
    * Emits an event (Nest's ClientProxy.emit): hot, completes once the frame is written.
-   * When the connection is up, the frame is queued at once, without Nest's operator chain.
+   * When a connection is up, the frame is queued at once, without Nest's operator chain.
    */
   override emit<TResult = unknown, TInput = unknown>(
     pattern: unknown,
     data: TInput,
   ): Observable<TResult> {
-    if (
-      this.unacked &&
-      pattern !== null &&
-      pattern !== undefined &&
-      data !== null &&
-      data !== undefined
-    ) {
+    if (pattern === null || pattern === undefined || data === null || data === undefined) {
+      return super.emit<TResult, TInput>(pattern, data);
+    }
+    if (this.unacked) {
       const packet = this.packetOf(pattern, data);
       const acknowledged = this.connect().then(() => this.emitAcknowledged<TResult>(packet));
       acknowledged.catch(() => undefined);
       return from(acknowledged);
     }
-    const conn = this.conn;
-    if (
-      pattern === null ||
-      pattern === undefined ||
-      data === null ||
-      data === undefined ||
-      !conn ||
-      conn.isClosed()
-    ) {
-      return super.emit<TResult, TInput>(pattern, data);
-    }
+    if (!this.pick(false)) return super.emit<TResult, TInput>(pattern, data);
     const written = this.dispatchEvent<TResult>(this.packetOf(pattern, data));
     // Nobody may subscribe: the failure is still delivered to whoever does.
     written.catch(() => undefined);
     return from(written);
   }
 
+  /** The options in force, with every default filled in. */
+  resolvedOptions(): Readonly<ResolvedQtOptions> {
+    return this.opts;
+  }
+
+  /**
+   * Sends `packet` on a connection that takes requests, or once one is up. Returns the
+   * teardown: unsubscribing before the last reply sends a cancel.
+   */
+  protected publish(packet: ReadPacket, callback: Callback): () => void {
+    const call: Call = { id: 0, channel: null, packet, callback, endOffset: 0, done: false };
+    if (this.closedByUser) {
+      this.finish(call, { err: new ClientClosedError() });
+      return () => undefined;
+    }
+    this.route(call);
+    return () => this.cancel(call);
+  }
+
+  protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
+    const channel = this.pick();
+    if (!channel) throw new QtConnectionError('NotConnected', 'The client is not connected');
+    this.sendPacket(channel.conn, packet);
+    await channel.conn.whenWritten();
+    return undefined as T;
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Sends `call` on the connection `pick` chooses, or waits for one. */
+  private route(call: Call): void {
+    const channel = this.pick();
+    if (channel) {
+      this.sendCall(channel, call);
+      return;
+    }
+    this.whenReady().then(
+      () => {
+        if (call.done) return;
+        const ready = this.pick();
+        if (ready) this.sendCall(ready, call);
+        else
+          this.finish(call, {
+            err: new QtConnectionError('NotConnected', 'The client is not connected'),
+          });
+      },
+      (err: unknown) => this.finish(call, { err }),
+    );
+  }
+
+  private sendCall(channel: Channel, call: Call): void {
+    call.id = this.nextId++;
+    call.channel = channel;
+    channel.calls.set(call.id, call);
+    try {
+      this.sendPacket(channel.conn, { ...call.packet, id: call.id });
+    } catch (err) {
+      this.finish(call, { err });
+      return;
+    }
+    call.endOffset = channel.conn.sentBytes();
+  }
+
+  /** The caller unsubscribed before the last reply: tell the server to stop. */
+  private cancel(call: Call): void {
+    if (call.done) return;
+    const channel = call.channel;
+    if (channel && !channel.conn.isClosed()) {
+      this.sendPacket(channel.conn, { id: call.id, cancel: true });
+    }
+    this.finish(call, null);
+  }
+
+  /** Ends `call`, delivering `result` (null: nothing, it was cancelled). */
+  private finish(call: Call, result: WritePacket | null): void {
+    if (call.done) return;
+    call.done = true;
+    const channel = call.channel;
+    if (channel) {
+      channel.calls.delete(call.id);
+      if (channel.draining && channel.calls.size === 0) channel.conn.close();
+    }
+    if (result) call.callback({ ...result, isDisposed: true });
+  }
+
   /** Sends an event that the server acknowledges; resolves on the acknowledgement. */
   private async emitAcknowledged<T>(packet: ReadPacket): Promise<T> {
     await this.unacked!.add(packet, (numbered) => {
-      const conn = this.conn;
-      // Not connected: it goes out with the others after the reconnect.
-      if (conn && !conn.isClosed()) this.sendPacket(conn, numbered);
+      const channel = this.pick();
+      // Not connected: it goes out with the other orphans once a connection is up.
+      if (channel) this.sendPacket(channel.conn, numbered);
+      return channel;
     });
     return undefined as T;
   }
@@ -285,171 +415,246 @@ export class ClientQt extends ClientProxy {
     return typeof create === 'function' ? create.call(this, pattern, data) : { pattern, data };
   }
 
-  /** The options in force, with every default filled in. */
-  resolvedOptions(): Readonly<ResolvedQtOptions> {
-    return this.opts;
+  // ---------------------------------------------------------------- choosing a connection
+
+  /**
+   * The connection for the next request: the only one ('first'), the next in turn
+   * ('round-robin'), or the one with the fewest requests in flight ('least-pending', ties
+   * in turn). Null when none takes requests. `advance` false peeks without taking a turn.
+   */
+  private pick(advance = true): Channel | null {
+    const slots = this.slots;
+    const n = slots.length;
+    if (n === 1) {
+      const only = slots[0].channel;
+      return only && !only.draining && !only.conn.isClosed() ? only : null;
+    }
+    const start = this.turn % Math.max(n, 1);
+    let best: Channel | null = null;
+    for (let i = 0; i < n; i++) {
+      const channel = slots[(start + i) % n].channel;
+      if (!channel || channel.draining || channel.conn.isClosed()) continue;
+      if (this.opts.loadBalancing !== 'least-pending') {
+        best = channel;
+        if (advance) this.turn = start + i + 1;
+        return best;
+      }
+      if (!best || channel.calls.size < best.calls.size) best = channel;
+    }
+    if (best && advance) this.turn = start + 1;
+    return best;
   }
 
-  protected publish(packet: ReadPacket, callback: Callback): () => void {
-    if (this.closedByUser) {
-      callback({ err: new ClientClosedError(), isDisposed: true });
-      return () => undefined;
+  /** Resolves once a connection takes requests (connecting what is not); rejects when none can. */
+  private whenReady(): Promise<void> {
+    if (this.pick(false)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      void this.activate();
+    });
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  private failWaiters(err: unknown): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+
+  /**
+   * Starts connecting every slot that is neither connected nor connecting nor waiting for
+   * its backoff (resolving host names first, the first time, with balancing).
+   */
+  private async activate(): Promise<void> {
+    if (this.balancing && this.opts.transport === 'tcp') {
+      if (!this.resolvedOnce) await this.refreshEndpoints();
+      if (this.closedByUser) return;
+      this.startResolveTimer();
     }
-    const conn = this.conn;
-    if (!conn || conn.isClosed()) {
-      callback({
-        err: new QtConnectionError('NotConnected', 'The client is not connected'),
-        isDisposed: true,
-      });
-      return () => undefined;
+    let started = false;
+    for (const slot of this.slots) {
+      if (slot.channel || slot.connecting || slot.timer || slot.retired) continue;
+      this.open(slot);
+      started = true;
     }
-    const id = this.nextId++;
-    this.calls.set(id, callback);
-    try {
-      this.sendPacket(conn, { ...packet, id });
-    } catch (err) {
-      this.calls.delete(id);
-      callback({ err, isDisposed: true });
-      return () => undefined;
+    if (!started) this.checkHopeless();
+  }
+
+  /** Fails the waiters when no connection is up, none is being made and none will be. */
+  private checkHopeless(): void {
+    if (this.waiters.length === 0 || this.pick(false)) return;
+    if (this.slots.some((s) => s.connecting || s.timer)) return;
+    const failed = this.slots.find((s) => s.lastError)?.lastError ?? this.resolveError;
+    this.failWaiters(
+      failed ?? new QtConnectionError('HostNotFoundError', 'No endpoint to connect to'),
+    );
+  }
+
+  // ---------------------------------------------------------------- slots and connections
+
+  /** The slots when nothing is resolved: one ('first', or a local socket times connectionsPerEndpoint). */
+  private fixedSlots(): Slot[] {
+    const o = this.opts;
+    if (o.transport === 'local') {
+      const copies = this.balancing ? o.connectionsPerEndpoint : 1;
+      return Array.from({ length: copies }, (_, i) =>
+        this.newSlot(`local|${i}`, [{ kind: 'local' }], { host: o.name, address: o.name, port: 0 }),
+      );
     }
-    return () => {
-      if (!this.calls.delete(id)) return;
-      // The caller unsubscribed before the last reply: tell the server to stop.
-      if (this.conn === conn && !conn.isClosed()) {
-        this.sendPacket(conn, { id, cancel: true });
-      }
+    const targets: DialTarget[] = o.endpoints.map((e) => ({
+      kind: 'tcp',
+      host: e.host,
+      port: e.port,
+    }));
+    const first = o.endpoints[0];
+    return [
+      this.newSlot('first', targets, { host: first.host, address: first.host, port: first.port }),
+    ];
+  }
+
+  private newSlot(key: string, targets: DialTarget[], info: Slot['info']): Slot {
+    return {
+      key,
+      targets,
+      info,
+      channel: null,
+      connecting: false,
+      reconnecting: false,
+      attempt: 0,
+      timer: null,
+      retired: false,
+      lastError: null,
     };
   }
 
-  protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
-    const conn = this.conn;
-    if (!conn || conn.isClosed())
-      throw new QtConnectionError('NotConnected', 'The client is not connected');
-    this.sendPacket(conn, packet);
-    await conn.whenWritten();
-    return undefined as T;
+  private endpointEvent(slot: Slot, state: QtEndpointEvent['state']): void {
+    this.emitter.emit('endpoint', { ...slot.info, state });
   }
 
-  // ---------------------------------------------------------------- connecting
-
-  private createSocket(): QtStreamSocket {
-    if (this.opts.transport === 'local') return new QLocalSocket();
-    let socket: QTcpSocket;
-    if (this.opts.tls) {
-      const ssl = new QSslSocket();
-      ssl.setSslConfiguration(sslConfiguration(this.opts.tls));
-      socket = ssl;
-    } else {
-      socket = new QTcpSocket();
-    }
-    const p = this.opts.proxy;
-    const type = PROXY_TYPES[p.type];
-    socket.setProxy(
-      new QNetworkProxy(type, p.hostName ?? '', p.port ?? 0, p.user ?? '', p.password ?? ''),
+  /** One connection attempt for `slot`: its targets in order, the first that connects. */
+  private open(slot: Slot): void {
+    if (slot.connecting || slot.channel || slot.retired || this.closedByUser) return;
+    slot.connecting = true;
+    void (async () => {
+      let lastError: unknown = null;
+      for (const target of slot.targets) {
+        try {
+          return await dial(this.opts, target);
+        } catch (err) {
+          lastError = err;
+        }
+      }
+      throw lastError;
+    })().then(
+      (socket) => {
+        slot.connecting = false;
+        if (this.closedByUser || slot.retired) {
+          socket.abort();
+          if (this.closedByUser) this.failWaiters(new ClientClosedError());
+          return;
+        }
+        this.adopt(slot, socket);
+      },
+      (err: unknown) => {
+        slot.connecting = false;
+        slot.lastError = err;
+        if (this.closedByUser) {
+          this.failWaiters(new ClientClosedError());
+          return;
+        }
+        // Retried with the backoff when it had been up, or while others serve; otherwise it
+        // waits for the next request (the waiting ones fail now if nothing else can serve).
+        if (slot.reconnecting || (this.balancing && this.pick(false))) this.retry(slot);
+        this.checkHopeless();
+        this.updateStatus();
+      },
     );
-    if (this.opts.readBufferSize > 0) socket.setReadBufferSize(this.opts.readBufferSize);
-    return socket;
   }
 
-  /**
-   * Connects and completes the TLS handshake (bounded by connectTimeout, then the
-   * handshake timeout). Nothing is written before `encrypted`: requests wait for this.
-   */
-  private async connectEncrypted(socket: QSslSocket): Promise<boolean> {
-    const tls = this.opts.tls!;
-    socket.connectToHostEncrypted(this.opts.host, this.opts.port, undefined, tls.peerName);
-    if (!(await socket.waitForConnected(this.opts.connectTimeout))) return false;
-    return socket.waitForEncrypted(tls.handshakeTimeout);
-  }
-
-  /**
-   * Refuses a local server socket that another user owns (docs/reliability.md, "Local
-   * sockets"): in a shared directory such as /tmp anyone can listen on a name first and
-   * would receive this client's requests. A missing file is left to the connect to report.
-   */
-  private checkSocketOwner(path: string): void {
-    const trusted = this.opts.trustedSocketOwners;
-    if (trusted === 'any' || typeof process.getuid !== 'function') return;
-    let owner: number;
-    try {
-      owner = statSync(path).uid;
-    } catch {
+  /** Schedules the next attempt of `slot` with `reconnect`'s backoff, or gives up. */
+  private retry(slot: Slot): void {
+    const policy = this.opts.reconnect;
+    if (policy === false || slot.retired || this.closedByUser) {
+      slot.reconnecting = false;
       return;
     }
-    if (owner === process.getuid() || owner === 0 || trusted.includes(owner)) return;
-    throw new UntrustedSocketOwnerError(path, owner);
+    const othersServe = this.pick(false) !== null;
+    if (slot.attempt >= policy.retries && !othersServe) {
+      // Out of attempts with nothing else serving: give up until the next request.
+      slot.reconnecting = false;
+      slot.attempt = 0;
+      if (!this.slots.some((s) => s.reconnecting || s.connecting || s.channel)) {
+        this.unacked?.failAll(slot.lastError);
+      }
+      return;
+    }
+    // Forever while others serve: the attempt count stops at `retries`, the delay at its cap.
+    slot.attempt = Math.min(slot.attempt + 1, Math.max(policy.retries, 1));
+    const base = Math.min(policy.maxDelay, policy.initialDelay * 2 ** (slot.attempt - 1));
+    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    this.emitter.emit('reconnecting', slot.attempt, delay, { ...slot.info, state: 'down' });
+    slot.timer = setTimeout(() => {
+      slot.timer = null;
+      this.open(slot);
+    }, delay);
   }
 
-  private async openConnection(): Promise<QtStreamSocket> {
-    const localPath =
-      this.opts.transport === 'local' ? prepareLocalPath(this.opts.name, false) : '';
-    if (localPath) this.checkSocketOwner(localPath);
-    const socket = this.createSocket();
-    const ok =
-      socket instanceof QLocalSocket
-        ? (socket.connectToServer(localPath),
-          await socket.waitForConnected(this.opts.connectTimeout))
-        : socket instanceof QSslSocket
-          ? await this.connectEncrypted(socket)
-          : (socket.connectToHost(this.opts.host, this.opts.port),
-            await socket.waitForConnected(this.opts.connectTimeout));
-    if (!ok) {
-      // Still connecting: the attempt ran out of connectTimeout (a QLocalSocket keeps trying).
-      const timedOut = socket.state() === SocketState.ConnectingState;
-      const handshakeTimedOut =
-        socket instanceof QSslSocket &&
-        socket.state() === SocketState.ConnectedState &&
-        !socket.isEncrypted();
-      const error = timedOut
-        ? new QtConnectionError(
-            'SocketTimeoutError',
-            `Connection timed out after ${this.opts.connectTimeout} ms`,
-          )
-        : handshakeTimedOut
-          ? new QtConnectionError(
-              'SslHandshakeFailedError',
-              `The TLS handshake did not complete within ${this.opts.tls!.handshakeTimeout} ms`,
-            )
-          : socket instanceof QLocalSocket
-            ? new QtConnectionError(localErrorName(socket.error()), socket.errorString())
-            : new QtConnectionError(
-                socketErrorName(socket.error() as SocketError),
-                socket.errorString(),
-              );
-      socket.abort();
-      throw error;
-    }
-    if (this.closedByUser) {
-      socket.abort();
-      throw new ClientClosedError();
-    }
-    this.adopt(socket);
-    return socket;
+  private stopRetrying(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = null;
+    slot.reconnecting = false;
+    slot.attempt = 0;
   }
 
-  private adopt(socket: QtStreamSocket): void {
+  private adopt(slot: Slot, socket: QtStreamSocket): void {
     QtConnection.applySocketOptions(socket, this.opts);
+    const channel: Channel = {
+      socket,
+      slot,
+      calls: new Map(),
+      draining: false,
+      failure: null,
+      conn: null as unknown as QtConnection,
+    };
     const conn = new QtConnection(socket, this.limits, {
-      onPacket: (value) => this.onReply(value),
+      onPacket: (value) => this.onPacket(channel, value),
       onProtocolError: (error) => {
         // The requests on this connection fail with this cause, not as a plain close.
-        this.connectionFailure.set(conn, error);
+        channel.failure = error;
         this.emitter.emit('protocolError', error);
       },
-      onClosed: () => this.onConnectionLost(conn),
+      onClosed: () => this.onConnectionLost(channel),
     });
-    this.socket = socket;
-    this.conn = conn;
-    this._status$.next('connected');
+    (channel as { conn: QtConnection }).conn = conn;
+    slot.channel = channel;
+    slot.reconnecting = false;
+    slot.attempt = 0;
+    slot.lastError = null;
+    this.channels.add(channel);
+    this.updateStatus();
     this.emitter.emit('connect', socket);
+    this.endpointEvent(slot, 'up');
     conn.start();
-    this.unacked?.resend((packet) => this.sendPacket(conn, packet));
+    this.unacked?.resend((packet) => {
+      this.sendPacket(conn, packet);
+      return channel;
+    }, true);
+    this.wakeWaiters();
   }
 
-  private onReply(value: unknown): void {
+  private onPacket(channel: Channel, value: unknown): void {
     const ack = ackOf(value);
     if (ack) {
       this.unacked?.acknowledge(ack.ackId);
+      return;
+    }
+    if (isDrainingPacket(value)) {
+      this.drain(channel, 'draining');
       return;
     }
     let reply: ReplyQtPacket;
@@ -463,114 +668,206 @@ export class ClientQt extends ClientProxy {
         this.deserializer.deserialize({ id, response, err, isDisposed, status }) as unknown,
       );
     } catch (err) {
-      const conn = this.conn;
-      if (conn) this.connectionFailure.set(conn, err);
+      channel.failure = err;
       this.emitter.emit('protocolError', err);
-      conn?.abort();
+      channel.conn.abort();
       return;
     }
     // This client's ids are numbers; a string id never matches one of them.
-    const id = reply.id as number;
-    const callback = this.calls.get(id);
-    if (!callback) return;
+    const call = channel.calls.get(reply.id as number);
+    if (!call) return;
     // An error reply is one that carries `err` (null and absent are no error); 0, '' and
     // false are errors too, delivered as they are.
     if (reply.err !== undefined && reply.err !== null) {
-      this.calls.delete(id);
-      callback({ err: replyError(reply.err), isDisposed: true });
+      this.finish(call, { err: replyError(reply.err) });
       return;
     }
     if (reply.isDisposed) {
-      this.calls.delete(id);
-      callback({ response: reply.response, isDisposed: true });
+      this.finish(call, { response: reply.response });
       return;
     }
-    callback({ response: reply.response });
+    call.callback({ response: reply.response });
   }
 
-  private onConnectionLost(conn: QtConnection): void {
-    if (this.conn !== conn) return;
-    this.conn = null;
-    const socket = this.socket;
-    this.socket = null;
+  /**
+   * Takes `channel` out of use: its server drains ('draining', answered with the draining
+   * packet: nothing more comes from this client on it) or its address vanished ('removed').
+   * Its requests keep their answers; it closes once the last has come. The slot connects
+   * again at once (a draining server's replacement may already listen) unless retired.
+   */
+  private drain(channel: Channel, why: 'draining' | 'removed'): void {
+    if (channel.draining) return;
+    channel.draining = true;
+    if (!channel.conn.isClosed()) this.sendPacket(channel.conn, drainingPacket());
+    const slot = channel.slot;
+    if (slot.channel === channel) slot.channel = null;
+    this.endpointEvent(slot, why);
+    if (channel.calls.size === 0) channel.conn.close();
+    if (why === 'draining' && !slot.retired && !this.closedByUser) {
+      slot.reconnecting = true;
+      this.open(slot);
+    }
+    this.updateStatus();
+  }
+
+  private onConnectionLost(channel: Channel): void {
+    if (!this.channels.delete(channel)) return;
+    const slot = channel.slot;
+    const wasInUse = slot.channel === channel;
+    if (wasInUse) slot.channel = null;
     this.emitter.emit('disconnect');
-    // Requests already sent on this connection can no longer be answered.
-    // The socket's own error when it has one (a keepalive timeout is a NetworkError,
-    // "Connection timed out"); a plain close from the peer otherwise.
-    const socketError = socket ? (socket.error() as number) : -1;
+    const lost = channel.failure ?? this.lostError(channel.socket);
+    // What the connection had not written whole cannot have run: it goes out elsewhere.
+    // What it had written may have run: it fails, and is never sent twice.
+    const written = channel.conn.writtenBytes();
+    for (const call of [...channel.calls.values()]) {
+      channel.calls.delete(call.id);
+      call.channel = null;
+      if (call.endOffset > written && !this.closedByUser) this.route(call);
+      else this.finish(call, { err: lost });
+    }
+    this.unacked?.orphan(channel);
+    if (this.pick(false)) {
+      const other = this.pick(false)!;
+      this.unacked?.resend((packet) => {
+        this.sendPacket(other.conn, packet);
+        return other;
+      }, true);
+    }
+    if (!this.closedByUser && wasInUse && !slot.retired) {
+      this.endpointEvent(slot, 'down');
+      slot.lastError = lost;
+      if (this.opts.reconnect === false) {
+        if (!this.pick(false)) this.unacked?.failAll(lost);
+      } else {
+        slot.reconnecting = true;
+        this.retry(slot);
+      }
+    }
+    if (this.balancing && !this.closedByUser) void this.refreshEndpoints();
+    this.checkHopeless();
+    this.updateStatus();
+  }
+
+  /** The error of requests on a lost connection: the socket's own, or a plain close. */
+  private lostError(socket: QtStreamSocket): QtConnectionError {
+    // A keepalive timeout is a NetworkError, "Connection timed out"; a plain close from the
+    // peer otherwise.
+    const socketError = socket.error() as number;
     const code =
       socket instanceof QLocalSocket
         ? socketError >= 0
-          ? localErrorName(socketError as LocalSocketError)
+          ? localErrorName(socketError)
           : 'PeerClosedError'
         : socketError >= 0
           ? socketErrorName(socketError as SocketError)
           : 'RemoteHostClosedError';
-    const failure = this.connectionFailure.get(conn);
-    this.connectionFailure.delete(conn);
-    const lost =
-      failure ??
-      new QtConnectionError(code, `The connection was lost: ${socket?.errorString() ?? 'closed'}`);
-    for (const [id, callback] of [...this.calls.entries()]) {
-      this.calls.delete(id);
-      callback({ err: lost, isDisposed: true });
-    }
-    if (this.closedByUser || this.opts.reconnect === false) {
-      this.unacked?.failAll(lost);
-      this._status$.next('disconnected');
-      return;
-    }
-    this.startReconnecting(this.opts.reconnect);
+    return new QtConnectionError(code, `The connection was lost: ${socket.errorString()}`);
   }
 
-  private startReconnecting(policy: {
-    retries: number;
-    initialDelay: number;
-    maxDelay: number;
-  }): void {
-    this._status$.next('reconnecting');
-    let settle!: { resolve: (s: QtStreamSocket) => void; reject: (e: unknown) => void };
-    const promise = new Promise<QtStreamSocket>((resolve, reject) => {
-      settle = { resolve, reject };
+  /** 'connected' while any connection takes requests; 'reconnecting' while one is retried. */
+  private updateStatus(): void {
+    if (this.closedByUser) return;
+    const status = this.pick(false)
+      ? 'connected'
+      : this.slots.some((s) => s.reconnecting)
+        ? 'reconnecting'
+        : this.lastStatus === null
+          ? null
+          : 'disconnected';
+    if (status === null || status === this.lastStatus) return;
+    this.lastStatus = status;
+    this._status$.next(status);
+  }
+
+  // ---------------------------------------------------------------- resolving (balancing)
+
+  private startResolveTimer(): void {
+    if (this.resolveTimer || this.opts.resolveInterval === 0) return;
+    this.resolveTimer = setInterval(() => void this.refreshEndpoints(), this.opts.resolveInterval);
+    this.resolveTimer.unref();
+  }
+
+  /**
+   * Resolves every endpoint's host (all addresses) and brings the slots in line: a slot per
+   * address × connectionsPerEndpoint; new ones are connected (when the client is in use),
+   * vanished ones drained. A name that fails to resolve keeps its previous addresses.
+   * Through a SOCKS5 or HTTP proxy, names are the proxy's to resolve: used as they are.
+   */
+  private refreshEndpoints(): Promise<void> {
+    if (this.resolving) return this.resolving;
+    const run = (async () => {
+      const throughProxy = this.opts.proxy.type === 'socks5' || this.opts.proxy.type === 'http';
+      const previous = new Map<string, string[]>();
+      for (const slot of this.slots) {
+        if (slot.retired) continue;
+        const list = previous.get(`${slot.info.host}|${slot.info.port}`) ?? [];
+        if (!list.includes(slot.info.address)) list.push(slot.info.address);
+        previous.set(`${slot.info.host}|${slot.info.port}`, list);
+      }
+      const wanted: Array<{ endpoint: QtEndpoint; address: string }> = [];
+      for (const endpoint of this.opts.endpoints) {
+        let addresses: string[];
+        if (throughProxy || isIP(endpoint.host)) addresses = [endpoint.host];
+        else {
+          try {
+            const found = await dns.lookup(endpoint.host, { all: true });
+            addresses = [...new Set(found.map((a) => a.address))];
+          } catch (err) {
+            addresses = previous.get(`${endpoint.host}|${endpoint.port}`) ?? [];
+            this.resolveError = new QtConnectionError(
+              'HostNotFoundError',
+              `Host ${endpoint.host} not found: ${(err as Error).message}`,
+            );
+          }
+        }
+        for (const address of addresses) wanted.push({ endpoint, address });
+      }
+      this.applyEndpoints(wanted);
+      this.resolvedOnce = true;
+    })().finally(() => {
+      this.resolving = null;
     });
-    // Nobody may be waiting for it: never an unhandled rejection.
-    promise.catch(() => undefined);
-    this.reconnecting = promise;
-    let attempt = 0;
-    let lastError: unknown = null;
-    const next = (): void => {
-      if (this.closedByUser) {
-        this.reconnecting = null;
-        settle.reject(new ClientClosedError());
-        return;
-      }
-      if (attempt >= policy.retries) {
-        this.reconnecting = null;
-        const failure =
-          lastError ?? new QtConnectionError('UnknownSocketError', 'Reconnecting failed');
-        this.unacked?.failAll(failure);
-        this._status$.next('disconnected');
-        settle.reject(failure);
-        return;
-      }
-      attempt++;
-      const base = Math.min(policy.maxDelay, policy.initialDelay * 2 ** (attempt - 1));
-      const delay = Math.round(base / 2 + Math.random() * (base / 2));
-      this.emitter.emit('reconnecting', attempt, delay);
-      this.reconnectTimer = setTimeout(() => {
-        this.reconnectTimer = null;
-        this.openConnection().then(
-          (socket) => {
-            this.reconnecting = null;
-            settle.resolve(socket);
-          },
-          (err: unknown) => {
-            lastError = err;
-            next();
-          },
+    this.resolving = run;
+    return run;
+  }
+
+  private applyEndpoints(wanted: Array<{ endpoint: QtEndpoint; address: string }>): void {
+    if (this.closedByUser) return;
+    const byKey = new Map(this.slots.map((s) => [s.key, s]));
+    const next: Slot[] = [];
+    const copies = this.opts.connectionsPerEndpoint;
+    for (const { endpoint, address } of wanted) {
+      for (let i = 0; i < copies; i++) {
+        const key = `${endpoint.host}|${address}|${endpoint.port}|${i}`;
+        const existing = byKey.get(key);
+        if (existing) {
+          byKey.delete(key);
+          next.push(existing);
+          continue;
+        }
+        const name = isIP(endpoint.host) ? undefined : endpoint.host;
+        const slot = this.newSlot(
+          key,
+          [{ kind: 'tcp', host: address, port: endpoint.port, peerName: name }],
+          { host: endpoint.host, address, port: endpoint.port },
         );
-      }, delay);
-    };
-    next();
+        next.push(slot);
+        if (i === 0) this.endpointEvent(slot, 'added');
+        // Connected now if the client is in use; otherwise by the next request.
+        if (this.resolvedOnce && (this.channels.size > 0 || this.waiters.length > 0)) {
+          queueMicrotask(() => this.open(slot));
+        }
+      }
+    }
+    // Vanished addresses: drained (their requests keep their answers), never retried.
+    for (const slot of byKey.values()) {
+      slot.retired = true;
+      this.stopRetrying(slot);
+      if (slot.channel) this.drain(slot.channel, 'removed');
+      else this.endpointEvent(slot, 'removed');
+    }
+    this.slots = next;
+    this.updateStatus();
   }
 }

@@ -5,7 +5,7 @@ export {
   type QtTransportStatus,
   type QtServerEvents,
 } from './server-qt.js';
-export { ClientQt, type QtClientEvents } from './client-qt.js';
+export { ClientQt, type QtClientEvents, type QtEndpointEvent } from './client-qt.js';
 export { localServerPath, privateSocketDirectory } from './local-path.js';
 export { QtContext, type QtContextArgs } from './qt-context.js';
 export {

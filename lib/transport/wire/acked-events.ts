@@ -11,6 +11,8 @@ export interface AckBounds {
 interface Unacked<P> {
   readonly packet: P & { ackId: number };
   resends: number;
+  /** What `send` returned when it last sent the event (the connection it went out on). */
+  sentOn: unknown;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -33,18 +35,25 @@ export class AckedEvents<P extends object> {
 
   /**
    * Registers `packet`; `send` gets it with its ackId (and may throw: the event is then
-   * forgotten and the Promise fails). The Promise resolves on the acknowledgement.
+   * forgotten and the Promise fails) and returns where it went (kept for `orphan`; null or
+   * undefined: nowhere yet). The Promise resolves on the acknowledgement.
    */
-  add(packet: P, send: (numbered: P & { ackId: number }) => void): Promise<void> {
+  add(packet: P, send: (numbered: P & { ackId: number }) => unknown): Promise<void> {
     if (this.waiting.size >= this.bounds.maxUnacked) {
       return Promise.reject(new TooManyUnackedEventsError(this.waiting.size));
     }
     return new Promise<void>((resolve, reject) => {
       const ackId = this.nextAckId++;
-      const entry: Unacked<P> = { packet: { ...packet, ackId }, resends: 0, resolve, reject };
+      const entry: Unacked<P> = {
+        packet: { ...packet, ackId },
+        resends: 0,
+        sentOn: null,
+        resolve,
+        reject,
+      };
       this.waiting.set(ackId, entry);
       try {
-        send(entry.packet);
+        entry.sentOn = send(entry.packet) ?? null;
       } catch (err) {
         this.waiting.delete(ackId);
         reject(err);
@@ -61,11 +70,14 @@ export class AckedEvents<P extends object> {
   }
 
   /**
-   * After a reconnect: passes each unacknowledged event to `send` again, in the order first
-   * sent; an event already sent `maxResends` more times fails with EventNotAcknowledgedError.
+   * After a reconnect: passes each unacknowledged event that went out on nothing still open
+   * (see `orphan`; all of them by default) to `send` again, in the order first sent; an event
+   * already sent `maxResends` more times fails with EventNotAcknowledgedError. `send` returns
+   * where it went, as for `add`.
    */
-  resend(send: (numbered: P & { ackId: number }) => void): void {
+  resend(send: (numbered: P & { ackId: number }) => unknown, onlyOrphans = false): void {
     for (const [ackId, entry] of this.waiting) {
+      if (onlyOrphans && entry.sentOn !== null) continue;
       if (entry.resends >= this.bounds.maxResends) {
         this.waiting.delete(ackId);
         const pattern = String((entry.packet as { pattern?: unknown }).pattern);
@@ -73,8 +85,13 @@ export class AckedEvents<P extends object> {
         continue;
       }
       entry.resends++;
-      send(entry.packet);
+      entry.sentOn = send(entry.packet) ?? null;
     }
+  }
+
+  /** The connection `sentOn` is gone: its unacknowledged events are orphans, to be sent again. */
+  orphan(sentOn: unknown): void {
+    for (const entry of this.waiting.values()) if (entry.sentOn === sentOn) entry.sentOn = null;
   }
 
   /** Fails every event that waits for its acknowledgement. */

@@ -216,6 +216,16 @@ export class QtConnection {
     return Math.max(0, now - this.lastActivityAt);
   }
 
+  /** Bytes of every frame sent so far (a frame's end offset is this right after its send). */
+  sentBytes(): number {
+    return this.enqueued;
+  }
+
+  /** Bytes the socket has handed to the operating system so far. */
+  writtenBytes(): number {
+    return this.written;
+  }
+
   /** Bytes waiting to be written to the peer. */
   queuedBytes(): number {
     return this.socket.bytesToWrite();
