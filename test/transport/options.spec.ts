@@ -12,6 +12,7 @@ import {
   QtTransportError,
   ServerQt,
   resolveQtOptions,
+  reusePortProblem,
   type QtTransportOptions,
 } from '../../lib/transport/index.js';
 import { removeSslPki, sslPki } from '../helpers/qssl-pki.js';
@@ -458,3 +459,82 @@ describe('resolveQtOptions: tls', () => {
 });
 
 afterAll(() => removeSslPki());
+
+describe('options for many processes and replicas', () => {
+  it('defaults: reusePort false; loadBalancing first; resolveInterval 30000; connectionsPerEndpoint 1; endpoints = host and port', () => {
+    const o = resolveQtOptions({ host: 'svc', port: 4000 }, 'client');
+    expect(o).toMatchObject({
+      reusePort: false,
+      loadBalancing: 'first',
+      resolveInterval: 30000,
+      connectionsPerEndpoint: 1,
+      endpoints: [{ host: 'svc', port: 4000 }],
+    });
+    expect(resolveQtOptions({ transport: 'local', name: 'x' }, 'client').endpoints).toEqual([]);
+  });
+
+  it('endpoints are checked one by one and copied', () => {
+    const list = [
+      { host: 'a', port: 1 },
+      { host: '10.0.0.2', port: 65535 },
+    ];
+    const o = resolveQtOptions({ endpoints: list, loadBalancing: 'least-pending' }, 'client');
+    expect(o.endpoints).toEqual(list);
+    expect(o.endpoints).not.toBe(list);
+    expect(invalid({ endpoints: [] }).option).toBe('endpoints');
+    expect(invalid({ endpoints: 'a:1' }).option).toBe('endpoints');
+    expect(
+      invalid({
+        endpoints: [
+          { host: 'a', port: 1 },
+          { host: '', port: 2 },
+        ],
+      }).option,
+    ).toBe('endpoints[1].host');
+    expect(invalid({ endpoints: [{ host: 'a', port: 0 }] }).option).toBe('endpoints[0].port');
+    expect(invalid({ endpoints: [{ host: 'a' }] }).option).toBe('endpoints[0].port');
+    expect(invalid({ endpoints: [{ host: 'a', port: 1, weight: 2 }] }).option).toBe(
+      'endpoints[0].weight',
+    );
+    expect(
+      invalid({ transport: 'local', name: 'x', endpoints: [{ host: 'a', port: 1 }] }).option,
+    ).toBe('endpoints');
+  });
+
+  it('loadBalancing, resolveInterval and connectionsPerEndpoint take only their values', () => {
+    expect(invalid({ loadBalancing: 'random' }).message).toMatch(
+      /'first', 'round-robin', 'least-pending'/,
+    );
+    expect(invalid({ resolveInterval: -1 }).option).toBe('resolveInterval');
+    expect(resolveQtOptions({ resolveInterval: 0 }, 'client').resolveInterval).toBe(0);
+    expect(invalid({ connectionsPerEndpoint: 0 }).option).toBe('connectionsPerEndpoint');
+    expect(invalid({ connectionsPerEndpoint: 65 }).option).toBe('connectionsPerEndpoint');
+  });
+
+  it('reusePort: a server on a Node without SO_REUSEPORT, or on a local socket, is an InvalidOptionError naming why; a client ignores it', () => {
+    const problem = reusePortProblem();
+    if (problem) {
+      const err = invalid({ reusePort: true }, 'server');
+      expect(err.option).toBe('reusePort');
+      expect(err.message).toContain(`Node ${process.versions.node}`);
+      expect(() => new ServerQt({ reusePort: true })).toThrow(InvalidOptionError);
+    } else {
+      expect(resolveQtOptions({ reusePort: true }, 'server').reusePort).toBe(true);
+    }
+    expect(invalid({ transport: 'local', name: 'x', reusePort: true }, 'server').message).toMatch(
+      /local/,
+    );
+    expect(resolveQtOptions({ reusePort: true }, 'client').reusePort).toBe(true);
+  });
+
+  it('reusePortProblem: by Node version and platform', () => {
+    expect(reusePortProblem('20.20.0', 'linux')).toMatch(/Node 22\.12 or later.*Node 20\.20\.0/);
+    expect(reusePortProblem('22.11.0', 'linux')).not.toBeNull();
+    expect(reusePortProblem('22.12.0', 'linux')).toBeNull();
+    expect(reusePortProblem('23.0.0', 'linux')).not.toBeNull();
+    expect(reusePortProblem('23.1.0', 'linux')).toBeNull();
+    expect(reusePortProblem('24.0.0', 'freebsd')).toBeNull();
+    expect(reusePortProblem('24.0.0', 'darwin')).toMatch(/platform/);
+    expect(reusePortProblem('24.0.0', 'win32')).toMatch(/platform/);
+  });
+});
