@@ -127,11 +127,13 @@ int main(int argc, char *argv[])
                 return; // wait for the rest
             // A reply uses the codec of its request; the first byte tells which it is.
             const QString replyCodec = frame.startsWith('{') ? "json" : "cbor";
-            if (replyCodec != codec)
-                fail(QString("a %1 reply to a %2 request").arg(replyCodec, codec));
             const QJsonObject reply = replyCodec == "json"
                     ? QJsonDocument::fromJson(frame).object()
                     : QCborValue::fromCbor(frame).toMap().toJsonObject();
+            if (!reply.contains("id"))
+                continue; // not a reply (the server's draining notice, say): ignore it
+            if (replyCodec != codec)
+                fail(QString("a %1 reply to a %2 request").arg(replyCodec, codec));
             if (reply.value("id").toInt() != id)
                 fail("an unexpected reply: " + QString::fromUtf8(frame.toHex()));
             replies.append(reply);

@@ -92,9 +92,11 @@ def call(pattern, data):
         payload = read_frame()
         # A reply uses the codec of its request; the first byte tells which it is.
         reply_codec = 'json' if payload[:1] == b'{' else 'cbor'
+        reply = json.loads(payload) if reply_codec == 'json' else cbor_subset.loads(payload)
+        if 'id' not in reply:
+            continue  # not a reply (the server's draining notice, say): ignore it
         if reply_codec != codec:
             fail(f'a {reply_codec} reply to a {codec} request')
-        reply = json.loads(payload) if reply_codec == 'json' else cbor_subset.loads(payload)
         if reply.get('id') != next_id:
             fail(f'a reply for id {reply.get("id")!r} while waiting for {next_id}')
         replies.append(reply)

@@ -3,6 +3,8 @@ import { getHeapStatistics } from 'node:v8';
 import type { Deserializer, Serializer } from '@nestjs/microservices';
 
 import { DEFAULT_MAX_PACKET_VALUES, type CodecName } from './wire/codec.js';
+import { QTcpServer } from '../qtnetwork/index.js';
+
 import { InvalidOptionError } from './wire/errors.js';
 import { isBareLocalName } from './local-path.js';
 import { resolveTlsOptions, type QtTlsOptions, type ResolvedTlsOptions } from './tls.js';
@@ -710,27 +712,16 @@ function resolveRequests(
   };
 }
 
-/** The first Node versions whose `net` listens with SO_REUSEPORT, by major. */
-const REUSE_PORT_SINCE: Record<number, [number, number]> = { 22: [12, 0], 23: [1, 0] };
-/** Platforms where Node can set SO_REUSEPORT (Node's `net` documentation). */
-const REUSE_PORT_PLATFORMS: readonly string[] = ['linux', 'freebsd', 'sunos', 'aix'];
-
-/** Why this Node cannot listen with SO_REUSEPORT, or null when it can. */
+/** Why this Node cannot listen with SO_REUSEPORT, or null when it can (QTcpServer's rule). */
 export function reusePortProblem(
   version = process.versions.node,
   platform: string = process.platform,
 ): string | null {
-  if (!REUSE_PORT_PLATFORMS.includes(platform)) {
-    return `a platform with SO_REUSEPORT in Node (${REUSE_PORT_PLATFORMS.join(', ')}); this is ${platform}`;
+  if (QTcpServer.supportsReusePort(version, platform)) return null;
+  if (QTcpServer.supportsReusePort('24.0.0', platform)) {
+    return `Node 22.12 or later (23.1 or later on 23) for SO_REUSEPORT; this is Node ${version}`;
   }
-  const [major, minor, patch] = version.split('.').map(Number) as [number, number, number];
-  const since = REUSE_PORT_SINCE[major];
-  const ok =
-    major > 23 ||
-    (since !== undefined && (minor > since[0] || (minor === since[0] && patch >= since[1])));
-  return ok
-    ? null
-    : `Node 22.12 or later (23.1 or later on 23) for SO_REUSEPORT; this is Node ${version}`;
+  return `a platform where Node has SO_REUSEPORT (Linux, FreeBSD, Solaris, AIX); this is ${platform}`;
 }
 
 /** Many processes and many replicas: reusePort (server), the client's endpoints and balancing. */

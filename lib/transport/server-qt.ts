@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import * as dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 
@@ -5,6 +6,7 @@ import { Server, type CustomTransportStrategy, type WritePacket } from '@nestjs/
 import { finalize, type Observable, type Subscription } from 'rxjs';
 
 import {
+  BindFlag,
   LocalServerSocketOption,
   QHostAddress,
   QLocalServer,
@@ -31,6 +33,7 @@ import { MemoryBudget } from './wire/memory-budget.js';
 import {
   ackPacket,
   classifyServerPacket,
+  drainingPacket,
   takeAckId,
   type IncomingQtPacket,
 } from './wire/packets.js';
@@ -97,6 +100,15 @@ const STREAM_ENDED_BY_CLOSE = {
 const CONNECTION_CLOSE_GRACE_MS = 2000;
 
 /**
+ * How long a closing server waits for a peer to answer its draining notice (or
+ * `closeTimeout`, if smaller; docs/protocol.md, "Draining"). Until then everything the peer
+ * sends is served, since it may have crossed the notice. A peer silent that long does not
+ * know the packet (a Qt program, an older client): from then on its new requests are
+ * answered with QT_SERVER_CLOSING, and its connection closes once nothing runs for it.
+ */
+const DRAIN_ACK_WAIT_MS = 1000;
+
+/**
  * At maxConnections, how long a connection must have been idle before it may be closed to
  * admit a waiting one: a connection in use (something at least every second) keeps its
  * place, and a server full of silent peers takes a newcomer within about a second.
@@ -117,6 +129,25 @@ class ServerConnection {
    * reply: a close ends them at once.
    */
   readonly streaming = new Map<string | number, () => void>();
+  /** Requests and events of this connection whose handler has not finished. */
+  work = 0;
+  /** The codec of the last packet received: the draining notice speaks the peer's language. */
+  lastCodec: CodecName = 'json';
+  /**
+   * Where this connection is in a drain (docs/protocol.md, "Draining"):
+   * - 'serving': no drain;
+   * - 'notified': the server sent its notice and serves everything while it waits for the
+   *   peer's answer (up to DRAIN_ACK_WAIT_MS);
+   * - 'peerDone': the peer said it sends nothing more (in answer, or on its own): the
+   *   connection closes once nothing runs for it;
+   * - 'unaware': no answer came in time: new requests get QT_SERVER_CLOSING, and the
+   *   connection closes once nothing runs for it.
+   */
+  drain: 'serving' | 'notified' | 'peerDone' | 'unaware' = 'serving';
+  /** Ends the wait for the peer's answer. */
+  ackTimer: NodeJS.Timeout | null = null;
+  /** The drain rule has started closing this connection. */
+  drainClosing = false;
 
   constructor(
     readonly socket: QtStreamSocket,
@@ -202,9 +233,13 @@ export class ServerQt
   }
 
   /**
-   * Closes gracefully: stops accepting, lets handlers in flight finish (up to
-   * `closeTimeout`), writes their replies, then closes every connection (and removes the
-   * local socket file). Nothing runs on the old connections afterwards.
+   * Closes gracefully, draining (docs/protocol.md, "Draining"): stops accepting, tells every
+   * connection that the server is draining, and serves what arrives until its peer answers
+   * that it sends nothing more; each connection then closes once its handlers are done and
+   * their replies written. A peer that does not answer within DRAIN_ACK_WAIT_MS gets
+   * QT_SERVER_CLOSING for its new requests and is closed once nothing runs for it. All of
+   * it within `closeTimeout`; then whatever is left is closed (and the local socket file
+   * removed). Nothing runs on the old connections afterwards.
    */
   async close(): Promise<void> {
     if (this.closing) return;
@@ -212,6 +247,8 @@ export class ServerQt
     const server = this.qtServer;
     this.qtServer = null;
     server?.close();
+    const ackWaitMs = Math.min(DRAIN_ACK_WAIT_MS, this.opts.closeTimeout);
+    for (const c of this.connections) this.notifyDraining(c, ackWaitMs);
     // A stream that is sending values may never end by itself: end it now, with an error
     // reply that says why, rather than hold the close for closeTimeout. Handlers that have
     // not answered yet keep their time.
@@ -224,7 +261,7 @@ export class ServerQt
         sub?.unsubscribe();
       }
     }
-    if (this.inFlight > 0 && this.opts.closeTimeout > 0) {
+    if (!this.drained() && this.opts.closeTimeout > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.opts.closeTimeout);
         timer.unref();
@@ -238,6 +275,7 @@ export class ServerQt
     await new Promise<void>((resolve) => setImmediate(resolve));
     const closing: Array<Promise<void>> = [];
     for (const c of [...this.connections]) {
+      if (c.ackTimer) clearTimeout(c.ackTimer);
       c.cancelAll();
       closing.push(c.conn.closeAndWait(CONNECTION_CLOSE_GRACE_MS));
     }
@@ -274,11 +312,15 @@ export class ServerQt
     let server: QTcpServer | QLocalServer;
     let ok: boolean;
     const activated = o.socketActivation ? systemdListenFd() : null;
+    // In a node:cluster worker (PM2's cluster mode too) every worker serves on the
+    // primary's socket, so that N workers on one address is a pool, not N-1 failures.
+    const bindMode = cluster.isWorker ? BindFlag.ShareAddress : BindFlag.DefaultForPlatform;
     if (o.transport === 'local') {
       const local = new QLocalServer();
       local.setMaxPendingConnections(o.maxPendingConnections);
       local.setListenBacklogSize(o.listenBacklogSize);
       local.setSocketOptions(accessFlags(o.socketAccess));
+      local.setListenBindMode(bindMode);
       if (activated !== null) {
         ok = await local.listen(activated);
       } else {
@@ -291,6 +333,9 @@ export class ServerQt
       const tcp = o.tls ? this.sslServer(o.tls) : new QTcpServer();
       tcp.setMaxPendingConnections(o.maxPendingConnections);
       tcp.setListenBacklogSize(o.listenBacklogSize);
+      tcp.setListenBindMode(bindMode);
+      // Validated at construction: true only where this Node has SO_REUSEPORT.
+      tcp.setReusePortEnabled(o.reusePort);
       ok =
         activated !== null
           ? await tcp.setSocketDescriptor(activated)
@@ -414,9 +459,11 @@ export class ServerQt
       onPacket: (self, value, codec) => this.onPacket(self, value, codec),
       onProtocolError: (self, error) => this.reportProtocolError(self, error),
       onClosed: (self) => {
+        if (self.ackTimer) clearTimeout(self.ackTimer);
         self.cancelAll();
         this.connections.delete(self);
         this.emitter.emit('disconnect', self.socket);
+        this.wakeIfDrained();
         // A place is free: take a connection that waits for one.
         if (this.qtServer && !this.closing) this.acceptPending(this.qtServer);
       },
@@ -437,6 +484,11 @@ export class ServerQt
       return;
     }
     const { kind, packet } = classified;
+    entry.lastCodec = codec;
+    if (kind === 'draining') {
+      this.onPeerDraining(entry);
+      return;
+    }
     if (kind === 'cancel') {
       const sub = entry.requests.get(packet.id);
       entry.requests.delete(packet.id);
@@ -453,15 +505,17 @@ export class ServerQt
         this.protocolError(entry, new DuplicateRequestIdError(id));
         return;
       }
-      if (this.closing) {
+      // While the peer may not have seen the draining notice, what it sends is served: it
+      // may have crossed the notice. Refused only from a peer that has not answered in time.
+      if (entry.drain === 'unaware') {
         // Not run: the caller may safely send it elsewhere.
         this.reply(entry, id, { err: SERVER_CLOSING, isDisposed: true } as WritePacket, codec);
         return;
       }
       entry.pending.add(id);
-    } else if (this.closing) {
-      // Events are not acknowledged once closing: an acknowledged event is sent again after
-      // the client reconnects; a plain one is dropped, as on a lost connection.
+    } else if (entry.drain === 'unaware') {
+      // Events are not acknowledged then: an acknowledged event is sent again after the
+      // client reconnects; a plain one is dropped, as on a lost connection.
       return;
     }
     this.dispatch(entry, packet, codec);
@@ -470,6 +524,7 @@ export class ServerQt
   /** Handles one request or event; counts it as in flight until its handler is done. */
   private dispatch(entry: ServerConnection, raw: IncomingQtPacket, codec: CodecName): void {
     this.inFlight++;
+    entry.work++;
     entry.conn.beginWork();
     let finished = false;
     const finish = (): void => {
@@ -479,8 +534,10 @@ export class ServerQt
         entry.pending.delete(raw.id);
         entry.cancelled.delete(raw.id);
       }
+      entry.work--;
       entry.conn.endWork();
       this.workDone();
+      this.closeIfDrained(entry);
     };
     const { packet, ackId } = takeAckId(raw);
     const deserialized = this.deserializer.deserialize(packet) as unknown;
@@ -678,14 +735,85 @@ export class ServerQt
     this.emitter.emit('protocolError', error, entry.socket);
   }
 
-  /** One request or event less in flight; wakes `close()` when none is left. */
+  /** One request or event less in flight. */
   private workDone(): void {
     this.inFlight--;
-    if (this.inFlight === 0 && this.idleWaiters.length > 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
+    this.wakeIfDrained();
+  }
+
+  // ---------------------------------------------------------------- draining
+
+  /** Nothing runs and no connection is left: `close()` has nothing more to wait for. */
+  private drained(): boolean {
+    return this.inFlight === 0 && this.connections.size === 0;
+  }
+
+  /** Wakes `close()` once the server has drained. */
+  private wakeIfDrained(): void {
+    if (this.idleWaiters.length === 0 || !this.drained()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Tells the peer that this server is closing (in the codec it last used) and gives it
+   * `ackWaitMs` to answer; a peer silent that long is taken for one that does not know the
+   * packet.
+   */
+  private notifyDraining(entry: ServerConnection, ackWaitMs: number): void {
+    if (entry.drain !== 'serving' || entry.conn.isClosed()) return;
+    entry.drain = 'notified';
+    let sent = false;
+    try {
+      // Essential: a small frame that must go out even when the memory budget is full.
+      sent = entry.conn.send(drainingPacket(), entry.lastCodec, true);
+    } catch {
+      // Not sendable (a maxFrameSize below its few bytes): nobody will answer it.
     }
+    if (!sent) {
+      entry.drain = 'unaware';
+      this.closeIfDrained(entry);
+      return;
+    }
+    entry.ackTimer = setTimeout(() => {
+      entry.ackTimer = null;
+      if (entry.drain !== 'notified') return;
+      entry.drain = 'unaware';
+      this.closeIfDrained(entry);
+    }, ackWaitMs);
+    entry.ackTimer.unref();
+  }
+
+  /**
+   * The peer sends nothing more on this connection: in answer to the notice, or on its own
+   * while the server is not closing (a client leaving an address). It closes once nothing
+   * runs for it. An answer after the wait changes nothing: the connection already closes so.
+   */
+  private onPeerDraining(entry: ServerConnection): void {
+    if (entry.ackTimer) clearTimeout(entry.ackTimer);
+    entry.ackTimer = null;
+    if (entry.drain !== 'unaware') entry.drain = 'peerDone';
+    this.closeIfDrained(entry);
+  }
+
+  /**
+   * Closes a connection whose drain is over (its peer answered, or did not in time) once no
+   * handler of it runs; its last replies are written first.
+   */
+  private closeIfDrained(entry: ServerConnection): void {
+    if (entry.drain !== 'peerDone' && entry.drain !== 'unaware') return;
+    if (entry.work > 0 || entry.drainClosing || entry.conn.isClosed()) return;
+    entry.drainClosing = true;
+    // Nest writes a reply on the tick after the handler's stream ends: let that happen.
+    setImmediate(() => {
+      if (entry.work > 0) {
+        // A request came meanwhile: the connection closes when it is done.
+        entry.drainClosing = false;
+        return;
+      }
+      void entry.conn.closeAndWait(CONNECTION_CLOSE_GRACE_MS);
+    });
   }
 }
 

@@ -113,6 +113,8 @@ export interface ServerSpec {
   name?: string;
   /** Extra ServerQt options. */
   options?: Record<string, unknown>;
+  /** app.enableShutdownHooks(): SIGTERM closes the app (and the process then ends by it). */
+  shutdownHooks?: boolean;
 }
 
 /** The command line of a server app process. */
@@ -124,6 +126,7 @@ export function serverArgs(spec: ServerSpec & { name: string }): string[] {
   const options =
     spec.transport === 'tls' ? { tls: serverTlsOptions(), ...spec.options } : spec.options;
   if (options) args.push('--options', JSON.stringify(options));
+  if (spec.shutdownHooks) args.push('--shutdown-hooks');
   return nodeWithTsArgs(SERVER_APP, ...args);
 }
 

@@ -679,8 +679,13 @@ export function runFuzz(options: FuzzOptions): FuzzSummary {
         typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
       if (c.kind === 'cancel' && !idOk(p.id)) fail('a cancel carries an id', canon(value));
       if (c.kind === 'request' && !idOk(p.id)) fail('a request carries an id', canon(value));
+      const input = value as { id?: unknown; pattern?: unknown };
+      if (c.kind === 'draining' && (input.id !== undefined || input.pattern !== undefined)) {
+        fail('a draining packet has no id and no pattern', canon(value));
+      }
       if (
         c.kind !== 'cancel' &&
+        c.kind !== 'draining' &&
         typeof p.pattern !== 'string' &&
         (typeof p.pattern !== 'object' || p.pattern === null)
       ) {

@@ -28,6 +28,7 @@ import {
 import { startChild } from '../helpers/child-process.js';
 import { uniqueLocalName } from '../helpers/qlocal-helpers.js';
 import { waitUntil } from '../helpers/signals.js';
+import { budget } from '../helpers/time-budget.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DOC = path.resolve(here, '../../docs/protocol.md');
@@ -44,6 +45,8 @@ const EXAMPLES: Record<string, Array<[CodecName, unknown]>> = {
   ],
   event: [['json', { pattern: 'note', data: { text: 'hi' } }]],
   cancel: [['json', { id: 2, cancel: true }]],
+  'draining-json': [['json', { draining: true }]],
+  'draining-cbor': [['cbor', { draining: true }]],
   'cbor-request': [
     [
       'cbor',
@@ -247,6 +250,54 @@ describe('docs/protocol.md: a real ServerQt answers the documented requests with
         expect(exit).toEqual({ code: 0, signal: null });
       } finally {
         await child.stop();
+      }
+    },
+  );
+});
+
+describe('docs/protocol.md: a real ServerQt drains with the documented packet', () => {
+  const blocks = hexBlocks(markdown);
+
+  it.each([
+    ['json-request', 'json-reply', 'draining-json'],
+    ['cbor-request', 'cbor-reply', 'draining-cbor'],
+  ])(
+    'after %s gets %s, close() sends %s, and that packet as the answer lets the connection close',
+    async (request, reply, draining) => {
+      const strategy = new ServerQt({ transport: 'local', name: uniqueLocalName('docs-drain') });
+      const app = await NestFactory.createMicroservice(DocModule, { strategy, logger: false });
+      await app.listen();
+      const socket = net.connect(strategy.unwrap<QLocalServer>().fullServerName());
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('error', reject);
+        });
+        const chunks: Buffer[] = [];
+        const decoder = new FrameDecoder(1 << 20);
+        let got = 0;
+        let ended = false;
+        socket.on('data', (d: Buffer) => {
+          chunks.push(d);
+          decoder.push(Buffer.from(d));
+          while (decoder.next() !== null) got++;
+        });
+        socket.on('close', () => (ended = true));
+        socket.write(blocks.get(request)!);
+        await waitUntil(() => got >= 1, budget(5000), 'the reply');
+        const closed = app.close();
+        await waitUntil(() => got >= 2, budget(5000), 'the draining notice');
+        // The notice speaks the codec of the connection's last packet.
+        expect(Buffer.concat(chunks).toString('hex')).toBe(
+          Buffer.concat([blocks.get(reply)!, blocks.get(draining)!]).toString('hex'),
+        );
+        socket.write(blocks.get(draining)!);
+        await waitUntil(() => ended, budget(5000), 'the server to close the connection');
+        await closed;
+        expect(got).toBe(2);
+      } finally {
+        socket.destroy();
+        await app.close();
       }
     },
   );

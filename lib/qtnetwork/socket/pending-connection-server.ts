@@ -1,10 +1,11 @@
+import cluster from 'node:cluster';
 import * as net from 'node:net';
 
 import { AcceptQueue, DEFAULT_BACKLOG } from './accept-queue.js';
 import type { MappedError } from './native-errors.js';
 import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
 import { qWarning } from '../core/qlogging.js';
-import { SocketError } from '../kernel/socket-enums.js';
+import { BindFlag, SocketError } from '../kernel/socket-enums.js';
 
 /** What a server needs of the sockets it hands out. */
 export interface PendingSocket {
@@ -58,6 +59,7 @@ export abstract class PendingConnectionServer<S extends PendingSocket> {
     pendingCount: () => this.totalPendingConnections(),
   });
   private server: net.Server | null = null;
+  private bindMode: number = BindFlag.DefaultForPlatform;
   private serverErr = SocketError.UnknownSocketError;
   private serverErrText = '';
 
@@ -97,6 +99,26 @@ export abstract class PendingConnectionServer<S extends PendingSocket> {
     this.queue.backlog = size < 0 ? DEFAULT_BACKLOG : size;
   }
 
+  /**
+   * Port extension (Qt's servers take no bind mode): BindFlag values for the next `listen`.
+   * `ShareAddress` lets a process started by `node:cluster` (a worker) share the cluster
+   * primary's listening socket for the same address: every worker that listens there
+   * serves, and the primary hands each new connection to one of them. Outside a worker it
+   * changes nothing: a second server on an address in use fails with AddressInUseError.
+   * `DefaultForPlatform` (the default) and `DontShareAddress` give the server a socket of
+   * its own, worker or not; `DontShareAddress` wins when combined with `ShareAddress`.
+   * `ReuseAddressHint` changes nothing: Node already sets SO_REUSEADDR on every TCP
+   * listening socket on Unix, as Qt's QTcpServer does.
+   */
+  setListenBindMode(mode: number): void {
+    this.bindMode = mode;
+  }
+
+  /** The BindFlag values set with `setListenBindMode`; DefaultForPlatform by default. */
+  listenBindMode(): number {
+    return this.bindMode;
+  }
+
   /** True if a connection can be taken with `nextPendingConnection`. */
   hasPendingConnections(): boolean {
     return this.queue.pending.length > 0;
@@ -110,9 +132,27 @@ export abstract class PendingConnectionServer<S extends PendingSocket> {
     return this.queue.next();
   }
 
-  /** The listening descriptor, or -1 when not listening (read from Node's internal handle). */
+  /**
+   * The listening descriptor, or -1 when not listening (read from Node's internal handle).
+   * Also -1 in a cluster worker that shares the primary's socket: the descriptor is the
+   * primary's, and the worker holds none.
+   */
   socketDescriptor(): number {
     return this.listening ? nativeDescriptor(this.server) : -1;
+  }
+
+  /**
+   * True when the next `listen` goes through the cluster primary: ShareAddress (without
+   * DontShareAddress) in a `node:cluster` worker. Node's `exclusive: false` then asks the
+   * primary for its socket, which the primary binds once for all workers.
+   */
+  protected listensThroughPrimary(): boolean {
+    const mode = this.bindMode;
+    return (
+      cluster.isWorker &&
+      (mode & BindFlag.ShareAddress) !== 0 &&
+      (mode & BindFlag.DontShareAddress) === 0
+    );
   }
 
   /** Called for each accepted connection the pending limit lets through (Qt's virtual). */

@@ -115,6 +115,9 @@ function boundPathOfDescriptor(fd: number): string {
  * - A path that exists and is not a socket is never removed, by anything in this class.
  * - Path lengths are checked: Node silently truncates a socket path longer than the
  *   platform's limit; here such a name is refused with HostNotFoundError.
+ * - In a `node:cluster` worker, `setListenBindMode(BindFlag.ShareAddress)` shares the
+ *   primary's socket at the path (every worker must give the same name); the primary owns
+ *   that file (see listenShared and docs/qt-differences.md).
  *
  * Pending connections behave as for QTcpServer (see PendingConnectionServer and AcceptQueue).
  */
@@ -170,6 +173,8 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
   /**
    * Stops listening, closes pending connections nobody took, and removes the socket file
    * this server created (only if it is still that file). `listen` may be called again.
+   * A worker that shares the cluster primary's socket removes nothing: the file is the
+   * primary's, and Node removes it once no worker listens there any more.
    */
   close(): void {
     this.stopListening();
@@ -222,15 +227,14 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
   }
 
   /**
-   * Removes the socket file of `name` only if it is stale (nobody accepts on it). True if
+   * Removes the socket file of `name` only if it is stale (nobody accepts on it) and is
+   * still the file that was probed (a server may have taken the name meanwhile). True if
    * it was removed or nothing was there; never touches a live server's socket or a file
    * that is not a socket. Not in Qt.
    */
   static async removeStaleServer(name: string, timeoutMs?: number): Promise<boolean> {
-    const status = await probeLocalServer(name, timeoutMs);
-    if (status === 'absent') return true;
-    if (status !== 'stale') return false;
-    return QLocalServer.removeServer(name);
+    if (WINDOWS) return (await probeLocalServer(name, timeoutMs)) === 'absent';
+    return removeStaleFile(fullLocalServerName(name), timeoutMs);
   }
 
   /**
@@ -269,9 +273,15 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
   private async bindAndListen(full: string): Promise<MappedError | null> {
     const abstract =
       LINUX && (this.options & LocalServerSocketOption.AbstractNamespaceOption) !== 0;
+    const shared = this.listensThroughPrimary();
     if (WINDOWS || abstract) {
       const server = createAcceptingServer();
-      const err = await listenOn(server, nativeLocalAddress(full, abstract), this.queue.backlog);
+      const err = await listenOn(
+        server,
+        nativeLocalAddress(full, abstract),
+        this.queue.backlog,
+        !shared,
+      );
       if (err) {
         server.close();
         return mapListenError(err);
@@ -280,6 +290,7 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
       return null;
     }
     const access = modeFor(this.options);
+    if (shared) return this.listenShared(full, access);
     // Without access options an existing file is never replaced (Qt); with them, only a
     // stale socket is (Qt replaces anything). Only then does it matter whether a socket
     // there is stale: without options the path is not probed, so a live server there never
@@ -302,7 +313,7 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
     };
     let err: Error | null;
     try {
-      err = await listenOn(server, temp.bindPath, this.queue.backlog, restore);
+      err = await listenOn(server, temp.bindPath, this.queue.backlog, true, restore);
     } finally {
       restore();
     }
@@ -321,6 +332,36 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
     }
     this.releaseOnClose = temp.release;
     this.started(server, full);
+    return null;
+  }
+
+  /**
+   * ShareAddress in a cluster worker: the primary binds `full` itself, once, and every
+   * worker that listens on the same name shares that socket, so the bind-elsewhere-and-
+   * link trick (one temporary path per process) cannot be used. A stale socket is removed
+   * first when access options are set (as the private path does by replacing it); any
+   * other file there makes the primary's bind fail with AddressInUseError, unless it is the
+   * socket the primary already listens on for another worker. The access mode is applied
+   * once listening: until then the socket has the mode the primary's umask gives it (with
+   * the usual 022, only its owner can connect). The socket file belongs to the primary:
+   * Node removes it when the last worker stops listening, so `close()` leaves it alone.
+   */
+  private async listenShared(full: string, access: number): Promise<MappedError | null> {
+    if (access !== 0) await removeStaleFile(full);
+    const server = createAcceptingServer();
+    const err = await listenOn(server, full, this.queue.backlog, false);
+    if (err) {
+      server.close();
+      return mapListenError(err);
+    }
+    if (access !== 0) {
+      const problem = applyAccessMode(full, access);
+      if (problem) {
+        server.close();
+        return problem;
+      }
+    }
+    this.started(server, null);
     return null;
   }
 
@@ -343,7 +384,8 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
     this.binding = true;
     const server = createAcceptingServer();
     const err = await listenOutcome(server, (done) =>
-      server.listen({ fd, backlog: this.queue.backlog }, done),
+      // `exclusive`: the descriptor is this process's own, even in a cluster worker.
+      server.listen({ fd, backlog: this.queue.backlog, exclusive: true }, done),
     );
     this.binding = false;
     const handleType = (server as unknown as { _handle?: { constructor?: { name?: string } } })
@@ -373,6 +415,55 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
     } catch {
       // Already gone.
     }
+  }
+}
+
+/**
+ * The identity of the socket file at `full`, or null if there is none. The change time is
+ * part of it: a file system may give a socket made right after another's removal the same
+ * inode number.
+ */
+function socketIdentity(full: string): string | null {
+  try {
+    const st = fs.lstatSync(full, { bigint: true });
+    return st.isSocket() ? `${st.dev}:${st.ino}:${st.ctimeNs}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Removes the socket file at `full` if nobody accepts on it, and only if it is still the
+ * file that was probed: another process (a cluster worker starting at the same moment)
+ * may have removed it and listened there meanwhile. True if it was removed or absent.
+ */
+async function removeStaleFile(full: string, timeoutMs?: number): Promise<boolean> {
+  const probed = socketIdentity(full);
+  const status = await probeLocalServer(full, timeoutMs);
+  if (status === 'absent') return true;
+  if (status !== 'stale' || probed === null) return false;
+  const now = socketIdentity(full);
+  if (now !== probed) return now === null;
+  try {
+    fs.unlinkSync(full);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'ENOENT';
+  }
+}
+
+/**
+ * Gives the socket at `full` the permission bits `mode` (a socket bound by another
+ * process, so its mode could not come from this process's umask). Refuses anything that
+ * is not a socket, so a link put there is never followed. Null on success.
+ */
+function applyAccessMode(full: string, mode: number): MappedError | null {
+  try {
+    if (!fs.lstatSync(full).isSocket()) return addressInUse();
+    fs.chmodSync(full, mode);
+    return null;
+  } catch (err) {
+    return mapListenError(err);
   }
 }
 
@@ -462,16 +553,20 @@ async function placeSocket(
   }
 }
 
-/** Listens on `address`; resolves the error, or null. `bound` runs right after the bind. */
+/**
+ * Listens on `address`; resolves the error, or null. `exclusive` false shares the cluster
+ * primary's socket in a worker. `bound` runs right after the bind.
+ */
 function listenOn(
   server: net.Server,
   address: string,
   backlog: number,
+  exclusive: boolean,
   bound?: () => void,
 ): Promise<Error | null> {
   return listenOutcome(server, (done) => {
     try {
-      server.listen({ path: address, backlog }, done);
+      server.listen({ path: address, backlog, exclusive }, done);
     } finally {
       // Node binds a Unix socket synchronously inside listen(), so the bind is over here,
       // whether it failed or not (a failure is reported later, as an 'error' event).

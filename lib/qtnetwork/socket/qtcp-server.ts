@@ -18,6 +18,9 @@ import { checkPort } from '../core/check-port.js';
 import { Signal } from '../core/signal.js';
 import { NetworkLayerProtocol, SocketError } from '../kernel/socket-enums.js';
 
+/** Platforms where Node's `reusePort` sets SO_REUSEPORT (Node's `net` documentation). */
+const REUSE_PORT_PLATFORMS: readonly string[] = ['linux', 'freebsd', 'sunos', 'aix'];
+
 /**
  * A TCP server (Qt's QTcpServer) over Node's `net.Server`.
  *
@@ -28,6 +31,10 @@ import { NetworkLayerProtocol, SocketError } from '../kernel/socket-enums.js';
  * in a queue of its own bounded by `listenBacklogSize()` (default 50), and closes any
  * connection beyond that bound. A connection flood therefore holds at most
  * maxPendingConnections + listenBacklogSize descriptors.
+ *
+ * Port extensions for many processes: `setListenBindMode(BindFlag.ShareAddress)` shares
+ * the cluster primary's socket in a `node:cluster` worker; `setReusePortEnabled(true)`
+ * listens with SO_REUSEPORT (docs/qt-differences.md).
  */
 export class QTcpServer extends PendingConnectionServer<QTcpSocket> {
   /** Emitted each time a new connection is available (after `incomingConnection`). */
@@ -42,6 +49,8 @@ export class QTcpServer extends PendingConnectionServer<QTcpSocket> {
   private serverProxy = new QNetworkProxy(ProxyType.DefaultProxy);
   /** A SOCKS5 BIND listening for its one connection. */
   private bind: Socks5Bind | null = null;
+  /** See setReusePortEnabled. */
+  private reusePort = false;
 
   /**
    * Listens on `address` (default Any: IPv4 and IPv6) and `port` (0 = a free port).
@@ -67,21 +76,62 @@ export class QTcpServer extends PendingConnectionServer<QTcpSocket> {
       return false;
     }
     if (proxy.type() === ProxyType.Socks5Proxy) return this.listenThroughSocks5(proxy, addr, port);
+    if (this.reusePort && !QTcpServer.supportsReusePort()) {
+      // Node before 22.12 ignores `reusePort` without a word: the server would listen
+      // alone, and a second process on the port would fail later and elsewhere.
+      this.setServerError({
+        error: SocketError.UnsupportedSocketOperationError,
+        text: ErrorText.UnsupportedOperation,
+      });
+      return false;
+    }
     // Any is dual-stack (IPv6 socket accepting IPv4 too); AnyIPv6 and IPv6 addresses are
     // IPv6 only, as Qt sets IPV6_V6ONLY for them.
     const ipv6Only = addr.protocol() === NetworkLayerProtocol.IPv6Protocol;
-    return this.startServer(addr, (server, done) =>
-      server.listen(
-        {
-          host: addr.toNodeAddress(),
-          port,
-          backlog: this.queue.backlog,
-          ipv6Only,
-          exclusive: true,
-        },
-        done,
-      ),
-    );
+    // SO_REUSEPORT means a socket per process, with the kernel spreading connections over
+    // them, so it also takes a worker off the primary's shared socket.
+    const options: net.ListenOptions & { reusePort?: boolean } = {
+      host: addr.toNodeAddress(),
+      port,
+      backlog: this.queue.backlog,
+      ipv6Only,
+      exclusive: this.reusePort || !this.listensThroughPrimary(),
+    };
+    if (this.reusePort) options.reusePort = true;
+    return this.startServer(addr, (server, done) => server.listen(options, done));
+  }
+
+  /**
+   * Port extension: lets other sockets, in this process or others, listen on the same
+   * address and port at once (SO_REUSEPORT), the kernel spreading new connections over
+   * them. Each of them must enable it. Applies to the next `listen`, which fails with
+   * UnsupportedSocketOperationError where `supportsReusePort()` is false. In a cluster
+   * worker it overrides ShareAddress (see `setListenBindMode`): the worker gets a socket
+   * of its own. Default false.
+   */
+  setReusePortEnabled(enabled: boolean): void {
+    this.reusePort = enabled;
+  }
+
+  /** True if `setReusePortEnabled(true)` was called. */
+  isReusePortEnabled(): boolean {
+    return this.reusePort;
+  }
+
+  /**
+   * Port extension: true where this Node can listen with SO_REUSEPORT (Node 22.12+ or
+   * 23.1+ on Linux, FreeBSD, Solaris or AIX), the way QSslSocket::supportsSsl() tells of
+   * TLS.
+   */
+  static supportsReusePort(
+    version: string = process.versions.node,
+    platform: string = process.platform,
+  ): boolean {
+    if (!REUSE_PORT_PLATFORMS.includes(platform)) return false;
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    if (major === 22) return minor >= 12;
+    if (major === 23) return minor >= 1;
+    return major > 23;
   }
 
   /**
@@ -91,7 +141,11 @@ export class QTcpServer extends PendingConnectionServer<QTcpSocket> {
    */
   async setSocketDescriptor(descriptor: number): Promise<boolean> {
     if (this.alreadyListening('QTcpServer::setSocketDescriptor')) return false;
-    return this.startServer(null, (server, done) => server.listen({ fd: descriptor }, done));
+    // `exclusive`: the descriptor is this process's own; in a cluster worker Node would
+    // otherwise ask the primary to listen on the primary's descriptor of that number.
+    return this.startServer(null, (server, done) =>
+      server.listen({ fd: descriptor, exclusive: true }, done),
+    );
   }
 
   /**

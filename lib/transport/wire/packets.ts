@@ -64,15 +64,18 @@ function isId(value: unknown): value is string | number {
 }
 
 /**
- * Checks a packet a server received: a request ({ id, pattern }), an event ({ pattern })
- * or a cancel ({ id, cancel: true }). Replies are never accepted by a server.
+ * Checks a packet a server received: a request ({ id, pattern }), an event ({ pattern }),
+ * a cancel ({ id, cancel: true }) or a client's draining packet ({ draining: true }).
+ * Replies are never accepted by a server.
  */
 export function classifyServerPacket(
   value: unknown,
 ):
   | { kind: 'request' | 'event'; packet: IncomingQtPacket }
-  | { kind: 'cancel'; packet: CancelQtPacket } {
+  | { kind: 'cancel'; packet: CancelQtPacket }
+  | { kind: 'draining'; packet: DrainingQtPacket } {
   if (!isRecord(value)) throw new InvalidPacketError('a packet must be a map/object');
+  if (isDrainingPacket(value)) return { kind: 'draining', packet: drainingPacket() };
   if (value.cancel === true) {
     if (!isId(value.id)) throw new InvalidPacketError('a cancel must carry the id of a request');
     return { kind: 'cancel', packet: { id: value.id, cancel: true } };

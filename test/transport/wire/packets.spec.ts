@@ -1,5 +1,5 @@
 /**
- * Packet checks: what a server accepts (requests, events, cancels) and what a client
+ * Packet checks: what a server accepts (requests, events, cancels, draining) and what a client
  * accepts (replies). Every rejection is an InvalidPacketError ('QT_INVALID_PACKET') whose
  * message says why.
  */
@@ -53,6 +53,19 @@ describe('classifyServerPacket: accepted packets', () => {
       kind: 'cancel',
       packet: { id: 'x', cancel: true },
     });
+  });
+
+  it('a draining packet: { draining: true } without id and pattern (unknown fields ignored)', () => {
+    const draining = { kind: 'draining', packet: { draining: true } };
+    expect(classifyServerPacket({ draining: true })).toEqual(draining);
+    expect(classifyServerPacket({ draining: true, reason: 'leaving' })).toEqual(draining);
+  });
+
+  it('draining: true beside an id or a pattern is an unknown field of that packet', () => {
+    expect(classifyServerPacket({ pattern: 'note', draining: true }).kind).toBe('event');
+    expect(classifyServerPacket({ id: 1, pattern: 'p', draining: true }).kind).toBe('request');
+    expect(classifyServerPacket({ id: 1, cancel: true, draining: true }).kind).toBe('cancel');
+    expect(() => classifyServerPacket({ draining: false })).toThrow(InvalidPacketError);
   });
 });
 
