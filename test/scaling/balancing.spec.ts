@@ -15,7 +15,9 @@ import { ClientsModule } from '@nestjs/microservices';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { firstValueFrom } from 'rxjs';
 
-import { ClientQt, QtConnectionError, type QtEndpointEvent } from '../../lib/index.js';
+import { ClientQt, QSslSocket, QtConnectionError, type QtEndpointEvent } from '../../lib/index.js';
+import { clientTlsOptions, serverTlsOptions } from '../e2e/helpers.js';
+import { missingBinaryReason, startMicrosocks } from '../helpers/proxy-servers.js';
 import { nodeWithTsArgs, startChild, type ChildRun } from '../helpers/child-process.js';
 import { freePort } from '../helpers/net.js';
 import { budget, CHILD_START_MS } from '../helpers/time-budget.js';
@@ -307,6 +309,59 @@ describe('requests on a connection that is lost', () => {
     for (const f of failed) expect(f.error).toBeInstanceOf(QtConnectionError);
     expect(answered.length + failed.length).toBe(24);
   }, 60000);
+});
+
+describe('balancing with TLS and through a proxy, per connection', () => {
+  it('TLS: each resolved address is verified against the configured name; requests spread over both replicas', async () => {
+    const tlsServer = JSON.stringify({ tls: serverTlsOptions() });
+    const rs = [
+      await startReplica(0, ['--options', tlsServer]),
+      await startReplica(0, ['--options', tlsServer]),
+    ];
+    const { client: c, events } = client({
+      // 'localhost' resolves to 127.0.0.1 (and maybe ::1, where nothing listens: that
+      // address is retried and never used); the certificate is checked for 'localhost'.
+      endpoints: rs.map((r) => ({ host: 'localhost', port: r.port })),
+      loadBalancing: 'round-robin',
+      tls: clientTlsOptions(),
+    });
+    await c.connect();
+    await until(
+      () => events.filter((e) => e.state === 'up' && e.address === '127.0.0.1').length >= 2,
+      'both TLS connections up',
+    );
+    const pids: number[] = [];
+    for (let i = 0; i < 20; i++) pids.push((await whoami(c)).pid);
+    expect([...countBy(pids).values()]).toEqual([10, 10]);
+    for (const s of c.sockets()) expect((s as QSslSocket).isEncrypted()).toBe(true);
+  }, 60000);
+
+  const noSocks = missingBinaryReason('microsocks', 'microsocks');
+  if (noSocks) console.log(`[scaling] SOCKS5 balancing test skipped: ${noSocks}`);
+  (noSocks ? it.skip : it)(
+    'SOCKS5: the endpoints go through the proxy as given; requests spread over both replicas',
+    async () => {
+      const proxy = await startMicrosocks();
+      try {
+        const rs = [await startReplica(), await startReplica()];
+        const { client: c, events } = client({
+          endpoints: endpointsOf(rs),
+          loadBalancing: 'least-pending',
+          proxy: { type: 'socks5', hostName: proxy.host, port: proxy.port },
+        });
+        await c.connect();
+        await until(() => upPorts(events).size === 2, 'two connections up');
+        // Both connections went through the proxy, each to its replica.
+        for (const r of rs) expect(proxy.log()).toContain(`connected to 127.0.0.1:${r.port}`);
+        const pids = new Set<number>();
+        for (let i = 0; i < 20; i++) pids.add((await whoami(c)).pid);
+        expect(pids).toEqual(new Set(rs.map((r) => r.pid)));
+      } finally {
+        await proxy.stop();
+      }
+    },
+    60000,
+  );
 });
 
 describe('a Nest app with ClientsModule and endpoints', () => {
