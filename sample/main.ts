@@ -1,7 +1,8 @@
 /**
  * The sample system, end to end: starts three Nest services (inventory on a local socket,
- * billing on TCP, an HTTP gateway that calls both), drives a short scenario through the
- * gateway, prints what happened, shuts everything down and exits 0.
+ * billing on TCP as a node:cluster of BILLING_WORKERS processes, 2 by default, and an HTTP
+ * gateway that calls both), drives a short scenario through the gateway, prints what
+ * happened, shuts everything down and exits 0.
  *
  *   npm start                 run the scenario and exit
  *   npm start -- --serve      keep the services running and print curl commands
@@ -54,8 +55,25 @@ interface Service {
   name: string;
   child: ChildProcess;
   address: string;
+  /** A cluster's worker pids (billing with BILLING_WORKERS > 1). */
+  workers?: number[];
   log: string[];
   exited: Promise<number | null>;
+}
+
+/** The pids that serve: a cluster's workers, or the process itself. */
+function servingPids(service: Service): number[] {
+  return service.workers ?? [service.child.pid!];
+}
+
+/** True while a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return true;
 }
 
 /** Starts a service process and waits for its ready line (or its clear failure message). */
@@ -84,10 +102,13 @@ function startService(name: string, env: NodeJS.ProcessEnv): Promise<Service> {
     }, 20000);
     const onLine = (line: string): void => {
       if (line.startsWith('{"ready"')) {
-        const { address } = JSON.parse(line) as { address: string };
+        const { address, workers } = JSON.parse(line) as { address: string; workers?: number[] };
         clearTimeout(timer);
         out(`  ${name.padEnd(10)} ${address.padEnd(44)} ready in ${Date.now() - started} ms`);
-        resolve({ name, child, address, log, exited });
+        if (workers) {
+          out(`  ${''.padEnd(10)} cluster primary ${child.pid}, workers ${workers.join(', ')}`);
+        }
+        resolve({ name, child, address, workers, log, exited });
         return;
       }
       log.push(line);
@@ -112,12 +133,25 @@ function startService(name: string, env: NodeJS.ProcessEnv): Promise<Service> {
   });
 }
 
+/**
+ * SIGTERM, then SIGKILL after 5 s; resolves the exit code (a cluster primary forwards the
+ * signal and exits once its workers have: 0 if all closed cleanly).
+ */
 async function stopService(service: Service): Promise<number | null> {
-  if (service.child.exitCode !== null) return service.child.exitCode;
-  service.child.kill('SIGTERM');
-  const timer = setTimeout(() => service.child.kill('SIGKILL'), 5000);
-  const code = await service.exited;
-  clearTimeout(timer);
+  let code: number | null = service.child.exitCode;
+  if (code === null) {
+    service.child.kill('SIGTERM');
+    const timer = setTimeout(() => service.child.kill('SIGKILL'), 5000);
+    code = await service.exited;
+    clearTimeout(timer);
+  }
+  // A worker that outlived its primary would still hold the port.
+  for (const pid of service.workers ?? []) {
+    if (!alive(pid)) continue;
+    out(`  ${service.name} worker ${pid} outlived its primary`);
+    process.kill(pid, 'SIGKILL');
+    code = code === 0 ? 1 : code;
+  }
   return code;
 }
 
@@ -128,9 +162,12 @@ interface Step {
   path: string;
   body?: unknown;
   expect: number;
+  /** A line about the answer, and whether it is what the step expects. */
+  check?: (body: string) => { note: string; ok: boolean };
 }
 
-const steps: Step[] = [
+/** The scenario, given the billing service that answers it and the gateway's connections to it. */
+const scenario = (billing: Service, connections: string, balancing: string): Step[] => [
   {
     title: 'look up a product',
     route:
@@ -142,7 +179,7 @@ const steps: Step[] = [
   {
     title: 'place an order',
     route:
-      "gateway → inventory 'inventory.reserve' → billing 'billing.quote' → event 'order.placed' → inventory, billing",
+      "gateway → inventory 'inventory.reserve' → billing 'billing.quote' → event 'order.placed' → inventory, billing (acknowledged)",
     method: 'POST',
     path: '/orders',
     body: { sku: 'widget', quantity: 3 },
@@ -178,9 +215,28 @@ const steps: Step[] = [
     path: '/invoices',
     expect: 200,
   },
+  {
+    title: "billing's processes",
+    route: billing.workers
+      ? `gateway → billing 'billing.worker' × 8, ${balancing} over ${connections} connections; the cluster primary handed them to its ${billing.workers.length} workers in turn`
+      : `gateway → billing 'billing.worker' × 8 (one process: BILLING_WORKERS=1)`,
+    method: 'GET',
+    path: '/billing/workers',
+    expect: 200,
+    check: (body) => {
+      const { answeredBy } = JSON.parse(body) as { answeredBy: Array<{ pid: number }> };
+      const answering = answeredBy.map((a) => a.pid).sort((a, b) => a - b);
+      const expected = [...servingPids(billing)].sort((a, b) => a - b);
+      const ok = JSON.stringify(answering) === JSON.stringify(expected);
+      return {
+        note: `billing workers answering: ${answering.join(', ')}${ok ? '' : `   ✗ expected ${expected.join(', ')}`}`,
+        ok,
+      };
+    },
+  },
 ];
 
-async function runScenario(gateway: string): Promise<boolean> {
+async function runScenario(gateway: string, steps: Step[]): Promise<boolean> {
   let ok = true;
   for (const [i, step] of steps.entries()) {
     const started = process.hrtime.bigint();
@@ -193,12 +249,15 @@ async function runScenario(gateway: string): Promise<boolean> {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const passed = response.status === step.expect;
     ok &&= passed;
+    const checked = passed ? step.check?.(text) : undefined;
+    ok &&= checked?.ok ?? true;
     const request = `${step.method} ${step.path}${step.body ? ` ${JSON.stringify(step.body)}` : ''}`;
     out(`  ${i + 1}. ${step.title}: ${request}`);
     out(`     route:  ${step.route}`);
     out(
       `     answer: ${response.status} ${text}   (${ms.toFixed(1)} ms)${passed ? '' : `   ✗ expected ${step.expect}`}`,
     );
+    if (checked) out(`     ${checked.note}`);
   }
   // The event reached billing: the invoice of the placed order is listed.
   return ok;
@@ -207,15 +266,23 @@ async function runScenario(gateway: string): Promise<boolean> {
 async function main(): Promise<number> {
   const [billingPort, gatewayPort] = await Promise.all([freePort(), freePort()]);
   const inventorySocket = `qt-sample-inventory-${process.pid}`;
+  // Billing as a cluster of two workers; the gateway opens a connection per worker (the
+  // primary hands out connections, not requests) and balances its calls over them.
+  const billingWorkers = process.env.BILLING_WORKERS ?? '2';
+  const billingConnections = process.env.BILLING_CONNECTIONS ?? billingWorkers;
   const env = {
     INVENTORY_SOCKET: inventorySocket,
     BILLING_HOST: '127.0.0.1',
     BILLING_PORT: String(billingPort),
+    BILLING_WORKERS: billingWorkers,
+    BILLING_CONNECTIONS: billingConnections,
     GATEWAY_HOST: '127.0.0.1',
     GATEWAY_PORT: String(gatewayPort),
     ...(withTls ? tlsEnvironment() : {}),
   };
-  out('Starting the sample system: three Nest services, no external server.');
+  out(
+    `Starting the sample system: three Nest services${billingWorkers === '1' ? '' : `, billing as ${billingWorkers} cluster workers`}, no external server.`,
+  );
   if (withTls)
     out('The gateway reaches billing over TCP with mutual TLS (development certificates).');
   const services: Service[] = [];
@@ -232,23 +299,30 @@ async function main(): Promise<number> {
     }
     return clean;
   };
-  try {
-    services.push(
-      ...(await Promise.all([startService('inventory', env), startService('billing', env)])),
-    );
-    services.push(await startService('gateway', env));
-  } catch (err) {
-    out(`✗ ${err instanceof Error ? err.message : String(err)}`);
+  // All three at once: the gateway connects to the others on its first call, not before.
+  const started = await Promise.allSettled(
+    ['inventory', 'billing', 'gateway'].map((name) => startService(name, env)),
+  );
+  for (const result of started) if (result.status === 'fulfilled') services.push(result.value);
+  const failures = started.filter((r) => r.status === 'rejected');
+  if (failures.length > 0) {
+    for (const { reason } of failures) {
+      out(`✗ ${reason instanceof Error ? reason.message : String(reason)}`);
+    }
     await stopAll();
     return 1;
   }
   const gateway = services.find((s) => s.name === 'gateway')!.address;
+  const billing = services.find((s) => s.name === 'billing')!;
 
   out();
   out('Scenario:');
   let ok: boolean;
   try {
-    ok = await runScenario(gateway);
+    ok = await runScenario(
+      gateway,
+      scenario(billing, billingConnections, process.env.BILLING_BALANCING || 'round-robin'),
+    );
   } catch (err) {
     out(`✗ the scenario failed: ${err instanceof Error ? err.message : String(err)}`);
     ok = false;
@@ -263,6 +337,7 @@ async function main(): Promise<number> {
     );
     out(`  curl ${gateway}/stock`);
     out(`  curl ${gateway}/invoices`);
+    out(`  curl ${gateway}/billing/workers`);
     out('Press Ctrl+C to stop.');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

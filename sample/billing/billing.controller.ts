@@ -1,7 +1,10 @@
+import { hostname } from 'node:os';
+
 import { Controller, Logger } from '@nestjs/common';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 
 import { Patterns, type Invoice, type Order } from '../common/patterns.js';
+import { InvoiceBook } from './invoices.js';
 
 const PRICES: Record<string, number> = { widget: 4.5, gizmo: 120, sprocket: 0.75 };
 
@@ -9,7 +12,7 @@ const PRICES: Record<string, number> = { widget: 4.5, gizmo: 120, sprocket: 0.75
 @Controller()
 export class BillingController {
   private readonly logger = new Logger('billing');
-  private readonly invoices: Invoice[] = [];
+  private readonly invoices = new InvoiceBook();
 
   @MessagePattern(Patterns.billingQuote)
   quote(@Payload() request: { sku: string; quantity: number }): {
@@ -22,11 +25,18 @@ export class BillingController {
 
   @MessagePattern(Patterns.billingInvoices)
   list(): Invoice[] {
-    return this.invoices;
+    return this.invoices.list();
   }
 
+  /** Which process answered: shows how calls spread over cluster workers and replicas. */
+  @MessagePattern(Patterns.billingWorker)
+  worker(): { host: string; pid: number } {
+    return { host: hostname(), pid: process.pid };
+  }
+
+  /** Acknowledged by the gateway's client: the ack is sent once this has resolved. */
   @EventPattern(Patterns.orderPlaced)
-  placed(@Payload() order: Order): void {
+  async placed(@Payload() order: Order): Promise<void> {
     const unitPrice = PRICES[order.sku] ?? 0;
     const invoice = {
       orderId: order.id,
@@ -34,7 +44,8 @@ export class BillingController {
       quantity: order.quantity,
       total: Math.round(unitPrice * order.quantity * 100) / 100,
     };
-    this.invoices.push(invoice);
-    this.logger.log(`invoice for order ${order.id}: ${invoice.total}`);
+    if (await this.invoices.add(invoice)) {
+      this.logger.log(`invoice for order ${order.id}: ${invoice.total}`);
+    }
   }
 }

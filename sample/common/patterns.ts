@@ -5,6 +5,7 @@ export const Patterns = {
   inventoryLevels: 'inventory.levels',
   billingQuote: 'billing.quote',
   billingInvoices: 'billing.invoices',
+  billingWorker: 'billing.worker',
   orderPlaced: 'order.placed',
 } as const;
 

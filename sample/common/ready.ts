@@ -1,15 +1,29 @@
+import cluster from 'node:cluster';
+
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 
+/** What a service tells the process that started it, once it serves. */
+export interface ReadyMessage {
+  ready: string;
+  address: string;
+  /** A cluster's primary: the pids of its workers (each serves on `address`). */
+  workers?: number[];
+}
+
 /**
- * Tells the process that started this service that it is ready (one JSON line on stdout),
- * and closes the app cleanly on SIGTERM/SIGINT. Shared by the three services.
+ * Tells the process that started this service that it is ready (one JSON line on stdout;
+ * in a node:cluster worker, a message to the primary, which speaks for all its workers),
+ * and closes the app cleanly on SIGTERM/SIGINT: Nest's shutdown closes ServerQt, which
+ * drains its connections first. Shared by the three services.
  */
 export function announceReady(
   service: string,
   app: INestApplicationContext,
   address: string,
 ): void {
-  process.stdout.write(`${JSON.stringify({ ready: service, address })}\n`);
+  const message: ReadyMessage = { ready: service, address };
+  if (cluster.isWorker) process.send!(message);
+  else process.stdout.write(`${JSON.stringify(message)}\n`);
   const logger = new Logger(service);
   let closing = false;
   const stop = (signal: string): void => {

@@ -10,6 +10,7 @@ import {
   Inject,
   Param,
   Post,
+  Query,
 } from '@nestjs/common';
 import { firstValueFrom, lastValueFrom, toArray, type Observable } from 'rxjs';
 
@@ -93,5 +94,30 @@ export class GatewayController {
   @Get('invoices')
   invoices(): Promise<Invoice[]> {
     return call(this.billing.send<Invoice[]>(Patterns.billingInvoices, {}));
+  }
+
+  /**
+   * Which billing processes answer `calls` requests in a row (8 by default, at most 100):
+   * the cluster workers of one machine, or the replicas (Pods) behind a headless Service.
+   */
+  @Get('billing/workers')
+  async billingWorkers(@Query('calls') calls?: string): Promise<{
+    calls: number;
+    answeredBy: Array<{ host: string; pid: number; calls: number }>;
+  }> {
+    const n = calls === undefined ? 8 : Number(calls);
+    if (!Number.isInteger(n) || n < 1 || n > 100) {
+      throw new BadRequestException('calls: an integer from 1 to 100');
+    }
+    const answeredBy = new Map<string, { host: string; pid: number; calls: number }>();
+    for (let i = 0; i < n; i++) {
+      const { host, pid } = await call(
+        this.billing.send<{ host: string; pid: number }>(Patterns.billingWorker, {}),
+      );
+      const seen = answeredBy.get(`${host}/${pid}`) ?? { host, pid, calls: 0 };
+      seen.calls++;
+      answeredBy.set(`${host}/${pid}`, seen);
+    }
+    return { calls: n, answeredBy: [...answeredBy.values()] };
   }
 }

@@ -5,7 +5,14 @@ import type { QtTransportAsyncConfig, QtTransportOptions } from '../../lib/index
 /**
  * The gateway's clients, from the environment (the Nest way: through ConfigService):
  * - INVENTORY_SOCKET: the inventory service's local socket name or path;
- * - BILLING_HOST, BILLING_PORT: the billing service's TCP address;
+ * - BILLING_HOST, BILLING_PORT: the billing service's TCP address (a name may resolve to
+ *   several addresses: a Kubernetes headless Service, one per ready Pod);
+ * - BILLING_BALANCING: how calls spread: `round-robin` (default), `least-pending`, or
+ *   `first` (one connection, to the first address that connects);
+ * - BILLING_CONNECTIONS: connections to each billing address (default 2). A cluster hands
+ *   out connections, not requests: give it at least as many as it has workers;
+ * - BILLING_RESOLVE_INTERVAL_MS: how often BILLING_HOST is resolved again, to find replicas
+ *   that came or went (default 30000; also at once when a connection is lost);
  * - BILLING_PROXY: optional `socks5://host:port` or `http://host:port` to reach billing through;
  * - BILLING_TLS_CA: TLS to billing, checked against this CA (PEM file); with
  *   GATEWAY_TLS_CERT and GATEWAY_TLS_KEY the gateway presents its own certificate (mutual
@@ -21,6 +28,16 @@ export function transportConfig(config: ConfigService): QtTransportAsyncConfig {
     socketOptions: { lowDelay: true, keepAlive: true },
     requestTimeout,
     codec: 'cbor',
+    // Checked by the library (InvalidOptionError names a wrong value at start-up).
+    loadBalancing: (config.get<string>('BILLING_BALANCING') ||
+      'round-robin') as QtTransportOptions['loadBalancing'],
+    connectionsPerEndpoint: Number(config.get<string>('BILLING_CONNECTIONS') || '2'),
+    ...(config.get<string>('BILLING_RESOLVE_INTERVAL_MS')
+      ? { resolveInterval: Number(config.get<string>('BILLING_RESOLVE_INTERVAL_MS')) }
+      : {}),
+    // 'order.placed' completes once billing has run its handler (the invoice is recorded),
+    // not merely once it is written; unacknowledged events go out again after a reconnect.
+    acknowledgedEvents: true,
   };
   const ca = config.get<string>('BILLING_TLS_CA');
   if (ca) {

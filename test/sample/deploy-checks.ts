@@ -12,6 +12,7 @@ import { DCLinter } from 'dclint';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate as validateDockerfileSyntax } from 'dockerfile-utils';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Service } from 'kubernetes-models/v1/Service';
 import ts from 'typescript';
 import YAML from 'yaml';
@@ -45,6 +46,7 @@ function dig(obj: unknown, ...keys: Array<string | number>): unknown {
 const K8S_MODELS: Record<string, { new (data: never): { validate(): void } }> = {
   'apps/v1/Deployment': Deployment as never,
   'v1/Service': Service as never,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget as never,
 };
 
 /** Every YAML document of a manifest file, as plain objects (YAML errors throw). */
@@ -69,7 +71,8 @@ function unknownFields(doc: Json, kind: string): string[] {
     const text = [
       "import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';",
       "import type { IService } from 'kubernetes-models/v1/Service';",
-      "export interface Roots { 'apps/v1/Deployment': IDeployment; 'v1/Service': IService }",
+      "import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';",
+      "export interface Roots { 'apps/v1/Deployment': IDeployment; 'v1/Service': IService; 'policy/v1/PodDisruptionBudget': IPodDisruptionBudget }",
     ].join('\n');
     const options: ts.CompilerOptions = {
       target: ts.ScriptTarget.ES2022,
@@ -166,6 +169,54 @@ export function validateK8sSchemas(docs: Json[], file: string): string[] {
 }
 
 type Container = Json & { name: string };
+
+/** billing's drain time when BILLING_CLOSE_TIMEOUT_MS is not set (sample/billing/main.ts). */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 10000;
+/** What a supervisor's stop timeout must leave beyond the drain, for the process to exit. */
+export const EXIT_MARGIN_MS = 5000;
+
+/**
+ * The gateway's billing client as transport-config.ts builds it from these variables
+ * (defaults included), and the number of billing processes per instance.
+ */
+export function billingClientOf(gatewayEnv: Record<string, string | undefined>): {
+  balancing: string;
+  connections: number;
+  tlsName: string | undefined;
+} {
+  return {
+    balancing: gatewayEnv.BILLING_BALANCING || 'round-robin',
+    connections: Number(gatewayEnv.BILLING_CONNECTIONS || '2'),
+    tlsName: gatewayEnv.BILLING_TLS_NAME || gatewayEnv.BILLING_HOST,
+  };
+}
+
+function billingWorkersOf(billingEnv: Record<string, string | undefined>): number {
+  return Number(billingEnv.BILLING_WORKERS || '1');
+}
+
+function closeTimeoutOf(billingEnv: Record<string, string | undefined>): number {
+  return Number(billingEnv.BILLING_CLOSE_TIMEOUT_MS || String(DEFAULT_CLOSE_TIMEOUT_MS));
+}
+
+/** The gateway's connections must reach every worker of a billing cluster. */
+function workersReached(
+  billingEnv: Record<string, string | undefined>,
+  gatewayEnv: Record<string, string | undefined>,
+): string[] {
+  const workers = billingWorkersOf(billingEnv);
+  const client = billingClientOf(gatewayEnv);
+  if (workers <= 1) return [];
+  if (client.balancing === 'first') {
+    return [`gateway: BILLING_BALANCING=first uses one of billing's ${workers} workers`];
+  }
+  if (client.connections < workers) {
+    return [
+      `gateway: BILLING_CONNECTIONS=${client.connections} reaches at most ${client.connections} of billing's ${workers} workers (a cluster hands out connections)`,
+    ];
+  }
+  return [];
+}
 
 function envOf(container: unknown): Record<string, string> {
   const env: Record<string, string> = {};
@@ -265,7 +316,28 @@ export function checkK8sWiring(docs: Json[]): string[] {
       ),
     );
 
-  // billing: listens on BILLING_HOST 0.0.0.0 and BILLING_PORT, behind a Service; TCP probe.
+  const billingLabels = (entry: { pod: Json }): unknown =>
+    dig(
+      deployments.find((d) => dig(d, 'spec', 'template', 'spec') === entry.pod),
+      'spec',
+      'template',
+      'metadata',
+      'labels',
+    );
+  for (const pdb of docs.filter((d) => d.kind === 'PodDisruptionBudget')) {
+    const selector = dig(pdb, 'spec', 'selector', 'matchLabels');
+    if (
+      !deployments.some((d) => matches(selector, dig(d, 'spec', 'template', 'metadata', 'labels')))
+    ) {
+      problems.push(
+        `PodDisruptionBudget ${String(dig(pdb, 'metadata', 'name'))}: selects no Deployment's Pods`,
+      );
+    }
+  }
+
+  // billing: listens on BILLING_HOST 0.0.0.0 and BILLING_PORT, behind a Service; TCP probe;
+  // the gateway reaches every replica (a headless Service it balances over) and a rolling
+  // update leaves billing the time to drain.
   const billing = byService.get('billing');
   const gateway = byService.get('gateway');
   const inventory = byService.get('inventory');
@@ -280,21 +352,59 @@ export function checkK8sWiring(docs: Json[]): string[] {
     if (containerPort(billing.c, probePort) !== port) {
       problems.push('billing: readinessProbe is not a tcpSocket probe on BILLING_PORT');
     }
-    const svc = serviceFor(billing.pod);
-    if (!svc) problems.push('billing: no Service selects its Pod');
-    if (svc && gateway) {
-      const genv = envOf(gateway.c);
-      if (genv.BILLING_HOST !== dig(svc, 'metadata', 'name')) {
-        problems.push(`gateway: BILLING_HOST=${genv.BILLING_HOST} is not the billing Service`);
-      }
-      const sp = ((dig(svc, 'spec', 'ports') as Json[]) ?? []).find(
-        (p) => p.port === Number(genv.BILLING_PORT),
+    if (!serviceFor(billing.pod)) problems.push('billing: no Service selects its Pod');
+    const deployment = deployments.find((d) => dig(d, 'spec', 'template', 'spec') === billing.pod);
+    const replicas = Number(dig(deployment, 'spec', 'replicas') ?? 1);
+    const grace = Number(dig(billing.pod, 'terminationGracePeriodSeconds') ?? 30);
+    if (!(grace * 1000 >= closeTimeoutOf(env) + EXIT_MARGIN_MS)) {
+      problems.push(
+        `billing: terminationGracePeriodSeconds ${grace} leaves less than ${EXIT_MARGIN_MS / 1000} s after the drain (BILLING_CLOSE_TIMEOUT_MS ${closeTimeoutOf(env)})`,
       );
-      if (!sp)
-        problems.push(`billing Service: no port ${genv.BILLING_PORT} (gateway BILLING_PORT)`);
-      else if (containerPort(billing.c, sp.targetPort ?? sp.port) !== port) {
-        problems.push('billing Service: targetPort is not the billing container port');
+    }
+    if (gateway) {
+      const genv = envOf(gateway.c);
+      const target = services.find((s) => dig(s, 'metadata', 'name') === genv.BILLING_HOST);
+      const selectsBilling =
+        target !== undefined && matches(dig(target, 'spec', 'selector'), billingLabels(billing));
+      if (!target) problems.push(`gateway: BILLING_HOST=${genv.BILLING_HOST} is not a Service`);
+      else if (!selectsBilling) {
+        problems.push(
+          `gateway: BILLING_HOST=${genv.BILLING_HOST} is a Service that does not select the billing Pods`,
+        );
       }
+      if (target && selectsBilling) {
+        const sp = ((dig(target, 'spec', 'ports') as Json[]) ?? []).find(
+          (p) => p.port === Number(genv.BILLING_PORT),
+        );
+        if (!sp) {
+          problems.push(
+            `Service ${genv.BILLING_HOST}: no port ${genv.BILLING_PORT} (gateway BILLING_PORT)`,
+          );
+        } else if (containerPort(billing.c, sp.targetPort ?? sp.port) !== port) {
+          problems.push(
+            `Service ${genv.BILLING_HOST}: targetPort is not the billing container port`,
+          );
+        }
+        const headless = dig(target, 'spec', 'clusterIP') === 'None';
+        const client = billingClientOf(genv);
+        // Several replicas: the gateway must see each Pod's address and balance over them.
+        if (replicas > 1 && !headless) {
+          problems.push(
+            `gateway: billing has ${replicas} replicas, but BILLING_HOST=${genv.BILLING_HOST} is not a headless Service (one address: kube-proxy picks a Pod per connection)`,
+          );
+        }
+        if (replicas > 1 && headless && client.balancing === 'first') {
+          problems.push(
+            `gateway: BILLING_BALANCING=first over the headless Service ${genv.BILLING_HOST} uses one of billing's ${replicas} replicas`,
+          );
+        }
+        if (headless && dig(target, 'spec', 'publishNotReadyAddresses') === true) {
+          problems.push(
+            `Service ${genv.BILLING_HOST}: publishNotReadyAddresses lists Pods that are not ready (starting, or terminating)`,
+          );
+        }
+      }
+      problems.push(...workersReached(env, genv));
     }
   }
   if (gateway) {
@@ -389,6 +499,14 @@ function composeEnv(service: unknown): Record<string, string> {
   return Object.fromEntries(Object.entries((env as Json) ?? {}).map(([k, v]) => [k, String(v)]));
 }
 
+/** A Compose duration (`1m30s`, `20s`, `500ms`) in ms; NaN if it is not one. */
+function durationMs(text: string): number {
+  const units: Record<string, number> = { h: 3600000, m: 60000, s: 1000, ms: 1, us: 0.001 };
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return NaN;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]!]!, 0);
+}
+
 /** What the schema cannot know: the compose file wires the services as the sample expects. */
 export function checkComposeWiring(compose: Json, composeDir: string): string[] {
   const problems: string[] = [];
@@ -423,6 +541,13 @@ export function checkComposeWiring(compose: Json, composeDir: string): string[] 
       problems.push('gateway: BILLING_HOST is not the service billing');
     if (g.BILLING_PORT !== b.BILLING_PORT)
       problems.push('gateway: BILLING_PORT differs from billing');
+    problems.push(...workersReached(b, g));
+    const grace = durationMs(String(dig(billing, 'stop_grace_period') ?? '10s'));
+    if (!(grace >= closeTimeoutOf(b) + EXIT_MARGIN_MS)) {
+      problems.push(
+        `billing: stop_grace_period leaves less than ${EXIT_MARGIN_MS / 1000} s after the drain (BILLING_CLOSE_TIMEOUT_MS ${closeTimeoutOf(b)})`,
+      );
+    }
     if (dig(billing, 'network_mode') !== undefined || dig(gateway, 'network_mode') !== undefined) {
       problems.push('billing and gateway must share the project network');
     }
@@ -541,7 +666,10 @@ export function runtimePackagesOfDockerfile(text: string): string[] {
   return list ? [...list[1]!.matchAll(/'([^']+)'/g)].map((m) => m[1]!) : [];
 }
 
-/** Bare module names imported by the .ts files under `dirs` (relative and node: left out). */
+/**
+ * Bare module names imported by the .ts files under `dirs` (relative, node: and type-only
+ * imports left out).
+ */
 export function bareImports(dirs: string[]): Set<string> {
   const names = new Set<string>();
   const visit = (p: string): void => {
@@ -551,6 +679,8 @@ export function bareImports(dirs: string[]): Set<string> {
       else if (entry.name.endsWith('.ts')) {
         const text = fs.readFileSync(full, 'utf8');
         for (const m of text.matchAll(/^(?:import|export)\s(?:[^'";]*?\sfrom\s)?'([^']+)'/gm)) {
+          // `import type` / `export type`: erased by the compiler, nothing to load at run time.
+          if (/^(?:import|export)\s+type\s/.test(m[0])) continue;
           const spec = m[1]!;
           if (spec.startsWith('.') || spec.startsWith('node:')) continue;
           const parts = spec.split('/');
@@ -713,6 +843,14 @@ export function checkUnits(units: Record<string, Unit>, sysusers: string): strin
     if (!after.includes(s)) problems.push(`gateway.service: not After=${s}`);
   }
   if (!one(gw, 'Install', 'WantedBy')) problems.push('gateway.service: no [Install] WantedBy');
+  // systemd stops billing with SIGTERM, then SIGKILL after TimeoutStopSec: room to drain.
+  const stopSec = one(bil, 'Service', 'TimeoutStopSec') ?? '90';
+  const stopMs = /^\d+$/.test(stopSec) ? Number(stopSec) * 1000 : durationMs(stopSec);
+  if (!(stopMs >= closeTimeoutOf(be) + EXIT_MARGIN_MS)) {
+    problems.push(
+      `billing.service: TimeoutStopSec=${stopSec} leaves less than ${EXIT_MARGIN_MS / 1000} s after the drain (BILLING_CLOSE_TIMEOUT_MS ${closeTimeoutOf(be)})`,
+    );
+  }
   return problems;
 }
 

@@ -3,6 +3,7 @@
 // the compose file validated against the Compose specification's schema, the Kubernetes
 // manifests validated against the Kubernetes schemas. Every checker is also fed a broken
 // copy, to show it catches what it is there for.
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ import { Resources } from '../helpers/resources.js';
 import {
   SERVICES,
   bareImports,
+  billingClientOf,
   checkComposeWiring,
   checkK8sWiring,
   checkUnits,
@@ -139,6 +141,7 @@ describe('systemd units (sample/deploy/systemd)', () => {
     broken['billing.socket']!.get('Socket')!.set('ListenStream', ['127.0.0.1:4001']);
     broken['inventory.socket']!.get('Socket')!.set('SocketMode', ['0666']);
     broken['gateway.service']!.get('Service')!.set('MemoryDenyWriteExecute', ['yes']);
+    broken['billing.service']!.get('Service')!.set('TimeoutStopSec', ['10']);
     delete broken['inventory.service'];
     expect(checkUnits(broken, sysusers)).toEqual(
       expect.arrayContaining([
@@ -147,6 +150,7 @@ describe('systemd units (sample/deploy/systemd)', () => {
         'billing.socket: ListenStream=127.0.0.1:4001 is not where gateway.service calls billing',
         'inventory.socket: SocketMode is not 0600',
         "gateway.service: MemoryDenyWriteExecute breaks Node (V8's JIT)",
+        'billing.service: TimeoutStopSec=10 leaves less than 5 s after the drain (BILLING_CLOSE_TIMEOUT_MS 10000)',
       ]),
     );
   });
@@ -223,8 +227,11 @@ describe('systemd units (sample/deploy/systemd)', () => {
     client: QtTransportOptions,
     call: { pattern: string; data: unknown },
     onListening: () => void = () => undefined,
+    second?: { pattern: string; data: unknown },
   ): Promise<{
     reply: unknown;
+    secondReply: unknown;
+    pid: number;
     ready: { ready: string; address: string };
     exit: number | null;
     log: string;
@@ -255,10 +262,11 @@ describe('systemd units (sample/deploy/systemd)', () => {
       firstValueFrom(qt.send(call.pattern, call.data)),
       readyLine(child, 20000),
     ]);
+    const secondReply = second ? await firstValueFrom(qt.send(second.pattern, second.data)) : null;
     await qt.close();
     // SIGTERM: the service closes the Nest app and exits 0.
     const { code } = await child.stop('SIGTERM');
-    return { reply, ready, exit: code, log: child.stderr() };
+    return { reply, secondReply, pid: child.proc.pid!, ready, exit: code, log: child.stderr() };
   }
 
   withSocketActivate(
@@ -295,15 +303,22 @@ describe('systemd units (sample/deploy/systemd)', () => {
       const port = await freePort();
       // BILLING_PORT is the activated port, as in the units: binding it itself would fail
       // with AddressInUse (systemd-socket-activate holds it), so an answer proves fd 3.
-      const { reply, ready, exit, log } = await activate(
+      // BILLING_WORKERS=2 is overruled: the inherited socket is this process's, so billing
+      // runs as one process (cluster workers would try to bind the port and fail).
+      const { reply, secondReply, pid, ready, exit, log } = await activate(
         'billing',
         `127.0.0.1:${port}`,
-        { BILLING_HOST: '127.0.0.1', BILLING_PORT: String(port) },
+        { BILLING_HOST: '127.0.0.1', BILLING_PORT: String(port), BILLING_WORKERS: '2' },
         { transport: 'tcp', host: '127.0.0.1', port },
         { pattern: 'billing.quote', data: { sku: 'widget', quantity: 2 } },
+        undefined,
+        { pattern: 'billing.worker', data: {} },
       );
       expect(reply).toEqual({ unitPrice: 4.5, total: 9 });
+      // No cluster: the ready line has no workers, and the process systemd-socket-activate
+      // exec'd (same pid) answers.
       expect(ready).toEqual({ ready: 'billing', address: `127.0.0.1:${port}` });
+      expect(secondReply).toEqual({ host: os.hostname(), pid });
       expect(log).toContain(`Listening on 127.0.0.1:${port} as 3.`);
       expect(exit).toBe(0);
     },
@@ -409,6 +424,16 @@ describe('Docker (sample/deploy/docker)', () => {
   it('compose.yaml wires the services as the sample expects (TCP to billing, a shared socket volume)', () => {
     const compose = readCompose(read(composeFile));
     expect(checkComposeWiring(compose, dockerDir)).toEqual([]);
+    // billing runs as a cluster of two workers, and the gateway opens a connection to each.
+    const env = (name: string): Record<string, string> =>
+      (compose as { services: Record<string, { environment: Record<string, string> }> }).services[
+        name
+      ]!.environment;
+    expect(env('billing').BILLING_WORKERS).toBe('2');
+    expect(billingClientOf(env('gateway'))).toMatchObject({
+      balancing: 'round-robin',
+      connections: 2,
+    });
 
     const broken = readCompose(read(composeFile)) as {
       services: Record<string, { environment: Record<string, string>; volumes?: string[] }>;
@@ -418,6 +443,23 @@ describe('Docker (sample/deploy/docker)', () => {
     expect(checkComposeWiring(broken, dockerDir)).toEqual([
       'gateway: BILLING_PORT differs from billing',
       'inventory and gateway: the socket directory is not one volume',
+    ]);
+
+    // Fewer connections than workers; no time to drain before SIGKILL.
+    const scaled = readCompose(read(composeFile)) as {
+      services: Record<string, { environment: Record<string, string>; stop_grace_period?: string }>;
+    };
+    scaled.services.gateway!.environment.BILLING_CONNECTIONS = '1';
+    scaled.services.billing!.stop_grace_period = '10s';
+    expect(checkComposeWiring(scaled, dockerDir)).toEqual([
+      "gateway: BILLING_CONNECTIONS=1 reaches at most 1 of billing's 2 workers (a cluster hands out connections)",
+      'billing: stop_grace_period leaves less than 5 s after the drain (BILLING_CLOSE_TIMEOUT_MS 10000)',
+    ]);
+    scaled.services.gateway!.environment.BILLING_BALANCING = 'first';
+    delete scaled.services.billing!.stop_grace_period; // Compose's default: 10 s
+    expect(checkComposeWiring(scaled, dockerDir)).toEqual([
+      "gateway: BILLING_BALANCING=first uses one of billing's 2 workers",
+      'billing: stop_grace_period leaves less than 5 s after the drain (BILLING_CLOSE_TIMEOUT_MS 10000)',
     ]);
   });
 });
@@ -482,10 +524,11 @@ describe('Kubernetes manifests (sample/deploy/k8s)', () => {
     expect(checkK8sWiring(all)).toEqual([]);
 
     const broken = structuredClone(all) as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const billingService = broken.find(
-      (d) => d.kind === 'Service' && d.metadata.name === 'billing',
-    )!;
-    billingService.spec.selector['app.kubernetes.io/component'] = 'biling';
+    for (const name of ['billing', 'billing-headless']) {
+      broken.find((d) => d.kind === 'Service' && d.metadata.name === name)!.spec.selector[
+        'app.kubernetes.io/component'
+      ] = 'biling';
+    }
     const gatewayPod = broken.find((d) => d.kind === 'Deployment' && d.metadata.name === 'gateway')!
       .spec.template.spec;
     gatewayPod.containers[1].volumeMounts = [];
@@ -496,14 +539,140 @@ describe('Kubernetes manifests (sample/deploy/k8s)', () => {
       'Deployment gateway container gateway: no limits.memory',
       'Deployment gateway container inventory: readOnlyRootFilesystem is not true',
       'billing: no Service selects its Pod',
+      'gateway: BILLING_HOST=billing-headless is a Service that does not select the billing Pods',
       'inventory and gateway: the socket directory is not one shared volume',
     ]);
+  });
+
+  it('scale billing out: 3 replicas behind a headless Service the gateway balances over, time to drain on a rolling update', () => {
+    type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const all = documents().flatMap((d) => d.docs) as Doc[];
+    const find = (kind: string, name: string): Doc =>
+      all.find((d) => d.kind === kind && d.metadata.name === name)!;
+    const envOf = (c: { env: Array<{ name: string; value: string }> }): Record<string, string> =>
+      Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+    const billing = find('Deployment', 'billing');
+    expect(billing.spec.replicas).toBe(3);
+    expect(billing.spec.strategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+    });
+    const billingEnv = envOf(billing.spec.template.spec.containers[0]);
+    expect(billingEnv).toMatchObject({ BILLING_WORKERS: '1', BILLING_CLOSE_TIMEOUT_MS: '10000' });
+    expect(billing.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(15);
+    const headless = find('Service', 'billing-headless');
+    expect(headless.spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: false });
+    expect(headless.spec.selector).toEqual(billing.spec.selector.matchLabels);
+    expect(find('PodDisruptionBudget', 'billing').spec).toEqual({
+      maxUnavailable: 1,
+      selector: billing.spec.selector,
+    });
+    const gatewayEnv = envOf(find('Deployment', 'gateway').spec.template.spec.containers[0]);
+    expect(gatewayEnv).toMatchObject({
+      BILLING_HOST: 'billing-headless',
+      BILLING_BALANCING: 'least-pending',
+      BILLING_RESOLVE_INTERVAL_MS: '5000',
+    });
+
+    // Each way of losing replicas or the drain is caught.
+    const broken = (edit: (docs: Doc[]) => void): string[] => {
+      const copy = structuredClone(all);
+      edit(copy);
+      return checkK8sWiring(copy);
+    };
+    const gatewayContainerEnv = (docs: Doc[]): Array<{ name: string; value: string }> =>
+      docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'gateway')!.spec.template.spec
+        .containers[0].env;
+    const setEnv = (
+      env: Array<{ name: string; value: string }>,
+      name: string,
+      value: string,
+    ): void => {
+      const e = env.find((x) => x.name === name);
+      if (e) e.value = value;
+      else env.push({ name, value });
+    };
+    expect(broken((docs) => setEnv(gatewayContainerEnv(docs), 'BILLING_HOST', 'billing'))).toEqual([
+      'gateway: billing has 3 replicas, but BILLING_HOST=billing is not a headless Service (one address: kube-proxy picks a Pod per connection)',
+    ]);
+    expect(
+      broken((docs) => setEnv(gatewayContainerEnv(docs), 'BILLING_BALANCING', 'first')),
+    ).toEqual([
+      "gateway: BILLING_BALANCING=first over the headless Service billing-headless uses one of billing's 3 replicas",
+    ]);
+    expect(
+      broken((docs) => {
+        docs.find((d) => d.metadata.name === 'billing-headless')!.spec.publishNotReadyAddresses =
+          true;
+      }),
+    ).toEqual([
+      'Service billing-headless: publishNotReadyAddresses lists Pods that are not ready (starting, or terminating)',
+    ]);
+    expect(
+      broken((docs) => {
+        docs.find(
+          (d) => d.kind === 'Deployment' && d.metadata.name === 'billing',
+        )!.spec.template.spec.terminationGracePeriodSeconds = 10;
+      }),
+    ).toEqual([
+      'billing: terminationGracePeriodSeconds 10 leaves less than 5 s after the drain (BILLING_CLOSE_TIMEOUT_MS 10000)',
+    ]);
+    expect(
+      broken((docs) => {
+        const pod = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'billing')!.spec
+          .template.spec;
+        setEnv(pod.containers[0].env, 'BILLING_WORKERS', '2');
+      }),
+    ).toEqual([
+      "gateway: BILLING_CONNECTIONS=1 reaches at most 1 of billing's 2 workers (a cluster hands out connections)",
+    ]);
+    expect(
+      broken((docs) => {
+        docs.find((d) => d.kind === 'PodDisruptionBudget')!.spec.selector.matchLabels[
+          'app.kubernetes.io/component'
+        ] = 'biling';
+      }),
+    ).toEqual(["PodDisruptionBudget billing: selects no Deployment's Pods"]);
   });
 });
 
 // ------------------------------------------------------------------ across the files
 
+const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) => fs.existsSync(p));
+if (!OPENSSL) console.log('openssl is missing: the development certificate names are not checked');
+const withOpenssl = OPENSSL ? it : it.skip;
+
 describe('the deployment files agree with each other', () => {
+  withOpenssl(
+    "billing's development certificate carries every name the gateway verifies it by (Kubernetes, Compose)",
+    () => {
+      const dir = scratch('dev-certs');
+      const made = run('bash', [path.join(deployDir, 'tls/make-dev-certs.sh'), dir], tmp);
+      expect(made.code).toBe(0);
+      const certificate = new X509Certificate(read(path.join(dir, 'billing.pem')));
+      const gatewayK8s = readYamlDocuments(read(path.join(k8sDir, 'gateway.yaml')))[0] as {
+        spec: {
+          template: {
+            spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> };
+          };
+        };
+      };
+      const k8sEnv = Object.fromEntries(
+        gatewayK8s.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]),
+      );
+      const compose = readCompose(read(path.join(dockerDir, 'compose.yaml'))) as {
+        services: Record<string, { environment: Record<string, string> }>;
+      };
+      const names = [k8sEnv, compose.services.gateway!.environment].map(
+        (env) => billingClientOf(env).tlsName!,
+      );
+      expect(names).toEqual(['billing-headless', 'billing']);
+      for (const name of names) expect(certificate.checkHost(name)).toBe(name);
+      // A name it does not carry (the headless Service's full name) is refused.
+      expect(certificate.checkHost('billing-headless.default.svc.cluster.local')).toBeUndefined();
+    },
+  );
+
   it('one image, one non-root UID, one socket path, one billing port', () => {
     const dockerfile = read(path.join(dockerDir, 'Dockerfile'));
     const uid = Number(/^USER (\d+)/m.exec(dockerfile)![1]);

@@ -2,6 +2,7 @@
 // loader the other process tests use) and checks what it prints and that it exits 0.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,12 +11,15 @@ import { privateSocketDirectory } from '../../lib/index.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const register = path.join(root, 'test/fixtures/register-ts.mjs');
 
-function runSample(extra: string[] = []): Promise<{ code: number | null; output: string }> {
+function runSample(
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
       ['--import', register, path.join(root, 'sample/main.ts'), ...extra],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -26,6 +30,32 @@ function runSample(extra: string[] = []): Promise<{ code: number | null; output:
       resolve({ code, output });
     });
   });
+}
+
+/** True while `pid` runs a sample service (a pid reused by another program does not count). */
+function sampleProcessAlive(pid: number): boolean {
+  try {
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // A zombie has exited; only its parent has not collected it yet.
+    return cmdline.includes('sample/billing/main') && !/\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** billing's cluster as the sample prints it: the primary's pid and its workers'. */
+function clusterOf(output: string): { primary: number; workers: number[] } {
+  const m = /cluster primary (\d+), workers (\d+(?:, \d+)*)/.exec(output);
+  expect(m).not.toBeNull();
+  return { primary: Number(m![1]), workers: m![2]!.split(', ').map(Number) };
+}
+
+/** The pids the scenario's last step saw answering. */
+function answeringOf(output: string): number[] {
+  const m = /billing workers answering: (\d+(?:, \d+)*)/.exec(output);
+  expect(m).not.toBeNull();
+  return m![1]!.split(', ').map(Number);
 }
 
 describe('the sample system (npm start)', () => {
@@ -40,6 +70,15 @@ describe('the sample system (npm start)', () => {
     );
     expect(output).toMatch(/billing +127\.0\.0\.1:\d+ +ready/);
     expect(output).toMatch(/gateway +http:\/\/127\.0\.0\.1:\d+ +ready/);
+    // billing is a cluster: a primary and two workers, which both answered the gateway.
+    expect(output).toContain('billing as 2 cluster workers');
+    const billing = clusterOf(output);
+    expect(billing.workers).toHaveLength(2);
+    expect(billing.workers).not.toContain(billing.primary);
+    expect(answeringOf(output)).toEqual([...billing.workers].sort((a, b) => a - b));
+    expect(output).toMatch(
+      /answer: 200 \{"calls":8,"answeredBy":\[\{"host":"[^"]+","pid":\d+,"calls":4\},\{"host":"[^"]+","pid":\d+,"calls":4\}\]\}/,
+    );
     // The scenario's answers: a product, an order, the two RpcExceptions as HTTP errors,
     // a streamed reply, and the invoice the event produced.
     expect(output).toContain('answer: 200 {"sku":"widget","inStock":12,"unitPrice":4.5}');
@@ -68,6 +107,10 @@ describe('the sample system (npm start)', () => {
       .filter((f) => f.startsWith('qt-sample-inventory-'));
     const mine = output.match(/qt-sample-inventory-(\d+)/)?.[0];
     expect(leftovers).not.toContain(mine);
+    // Every billing process has stopped: the primary waited for its workers.
+    for (const pid of [billing.primary, ...billing.workers]) {
+      expect({ pid, alive: sampleProcessAlive(pid) }).toEqual({ pid, alive: false });
+    }
   }, 120000);
 
   it('with --tls, billing serves mutual TLS and the gateway reaches it with its client certificate: the scenario answers the same', async () => {
@@ -76,6 +119,8 @@ describe('the sample system (npm start)', () => {
     expect(code).toBe(0);
     expect(output).toContain('over TCP with mutual TLS');
     expect(output).toMatch(/billing +127\.0\.0\.1:\d+ \(mutual TLS\) +ready/);
+    // Each worker serves TLS on the shared port; both answered.
+    expect(answeringOf(output)).toEqual(clusterOf(output).workers.sort((a, b) => a - b));
     // The calls to billing (an order, its invoice) went through TLS.
     expect(output).toMatch(
       /answer: 201 \{"order":\{"id":"[0-9a-f]{8}","sku":"widget","quantity":3\},"total":13\.5,"stockLeft":9\}/,
@@ -88,4 +133,74 @@ describe('the sample system (npm start)', () => {
       'Done: every step answered as expected, every service stopped cleanly.',
     );
   }, 120000);
+
+  it('with BILLING_WORKERS=1, billing is one process, as before: the scenario answers the same', async () => {
+    const { code, output } = await runSample([], { BILLING_WORKERS: '1' });
+    if (code !== 0) console.log(output);
+    expect(code).toBe(0);
+    expect(output).not.toContain('cluster');
+    expect(output).toContain('(one process: BILLING_WORKERS=1)');
+    expect(answeringOf(output)).toHaveLength(1);
+    expect(output).toMatch(
+      /answer: 200 \[\{"orderId":"[0-9a-f]{8}","sku":"widget","quantity":3,"total":13\.5\}\]/,
+    );
+    expect(output).toContain(
+      'Done: every step answered as expected, every service stopped cleanly.',
+    );
+  }, 120000);
+});
+
+describe('billing as a cluster (sample/billing/main.ts)', () => {
+  function runBilling(
+    env: NodeJS.ProcessEnv,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', register, path.join(root, 'sample/billing/main.ts')],
+        {
+          cwd: root,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, NO_COLOR: '1', ...env },
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  it('a worker that cannot listen stops the primary and the other workers: exit code 1, with the reason', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const { code, stdout, stderr } = await runBilling({
+        BILLING_WORKERS: '2',
+        BILLING_HOST: '127.0.0.1',
+        BILLING_PORT: String(port),
+      });
+      expect(code).toBe(1);
+      const output = stdout + stderr;
+      expect(output).not.toContain('{"ready"');
+      expect(output).toMatch(/could not start: .*\(AddressInUseError\)/);
+      expect(output).toContain('a worker stopped before every worker was ready');
+    } finally {
+      taken.close();
+    }
+  }, 90000);
+
+  it('a wrong BILLING_WORKERS is refused before anything starts', async () => {
+    const { code, stderr } = await runBilling({ BILLING_WORKERS: 'two' });
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      'billing: could not start: BILLING_WORKERS must be an integer from 1 to 64, not "two"',
+    );
+  }, 30000);
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a development CA and the certificates for TLS on the billing hop (gateway -> billing):
-#   billing.pem / billing.key   billing's server certificate (DNS billing, localhost, IP 127.0.0.1)
+#   billing.pem / billing.key   billing's server certificate (DNS billing, billing-headless,
+#                               localhost, IP 127.0.0.1: the names the gateway calls it by)
 #   gateway.pem / gateway.key   the gateway's client certificate (mutual TLS)
 #   ca.pem                      the CA both sides trust (ca.key signs; keep it out of images)
 # Usage: make-dev-certs.sh OUT_DIR [OWNER_UID]
@@ -22,7 +23,7 @@ leaf() { # name, CN, extensions
     -out "$1.pem" -extfile "$1.ext" 2>/dev/null
   rm -f "$1.csr" "$1.ext"
 }
-leaf billing billing 'subjectAltName=DNS:billing,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'
+leaf billing billing 'subjectAltName=DNS:billing,DNS:billing-headless,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'
 leaf gateway gateway 'extendedKeyUsage=clientAuth\n'
 rm -f ca.srl
 chmod 0444 ca.pem billing.pem gateway.pem
