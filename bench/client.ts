@@ -8,11 +8,13 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { ClientTCP } from '@nestjs/microservices';
-import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
 
 import { ClientQt } from '../lib/index.js';
 import { benchPkiDir, type Kind } from './kinds.js';
+import { proxyClient, throughput, type BenchClient, type ThroughputFigure } from './load.js';
 import { onRawFrames, rawFrame } from './raw-frames.js';
+
+export type { ThroughputFigure } from './load.js';
 
 export interface Settings {
   /** ms per throughput phase. */
@@ -21,12 +23,6 @@ export interface Settings {
   events: number;
   /** Payload sizes in MiB. */
   payloadMiB: number[];
-}
-
-export interface ThroughputFigure {
-  rps: number;
-  p50: number;
-  p99: number;
 }
 
 export interface ClientResult {
@@ -38,30 +34,7 @@ export interface ClientResult {
   rss: Record<string, number>;
 }
 
-interface BenchClient {
-  request(pattern: string, data: unknown): Promise<unknown>;
-  emit(pattern: string, data: unknown): Promise<void>;
-  close(): Promise<void>;
-}
-
 const MiB = 1024 * 1024;
-
-/** A client over Nest's ClientProxy API (this transport or Nest's TCP). */
-function proxyClient(client: {
-  send(p: string, d: unknown): Observable<unknown>;
-  emit(p: string, d: unknown): Observable<unknown>;
-  connect(): Promise<unknown>;
-  close(): unknown;
-}): BenchClient {
-  return {
-    request: (p, d) => firstValueFrom(client.send(p, d)),
-    emit: (p, d) =>
-      lastValueFrom(client.emit(p, d), { defaultValue: undefined }).then(() => undefined),
-    close: async () => {
-      await client.close();
-    },
-  };
-}
 
 /** The raw reference: length-prefixed JSON frames, replies matched by id. */
 async function rawClient(port: number): Promise<BenchClient> {
@@ -107,37 +80,6 @@ async function rawClient(port: number): Promise<BenchClient> {
     close: async () => {
       socket.destroy();
     },
-  };
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-async function throughput(
-  client: BenchClient,
-  concurrency: number,
-  durationMs: number,
-): Promise<ThroughputFigure> {
-  const payload = { text: 'x'.repeat(60), n: 42, ok: true };
-  const latencies: number[] = [];
-  const end = performance.now() + durationMs;
-  const start = performance.now();
-  const worker = async (): Promise<void> => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      await client.request('echo', payload);
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const elapsed = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    rps: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
   };
 }
 
@@ -214,7 +156,8 @@ async function main(): Promise<void> {
   result.rss.idle = (await serverStats(client)).rss;
   await throughput(client, 16, Math.min(500, settings.durationMs)); // warm-up
   for (const c of settings.concurrency) {
-    result.throughput[String(c)] = await throughput(client, c, settings.durationMs);
+    const { rps, p50, p99 } = await throughput(client, c, settings.durationMs);
+    result.throughput[String(c)] = { rps, p50, p99 };
   }
   result.rss.afterThroughput = (await serverStats(client)).rss;
   if (kind !== 'raw-net') {

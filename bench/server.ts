@@ -3,8 +3,13 @@
  * serves until SIGTERM. The Nest kinds serve BenchModule; raw-net echoes length-prefixed
  * frames as they come (the reference for what the substrate allows) and answers a frame
  * whose payload is "stats" with its RSS.
+ *
+ * `node server.js qt-tcp <port> <workers>` (the scaling figures) is a node:cluster primary
+ * instead: it forks `workers` workers that each serve on the primary's port, and prints
+ * one READY line, with the workers' pids, once every one of them listens.
  */
 import 'reflect-metadata';
+import cluster, { type Worker } from 'node:cluster';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -17,10 +22,41 @@ import { BenchModule } from './app.js';
 import { benchPkiDir, type Kind } from './kinds.js';
 import { onRawFrames, rawFrame } from './raw-frames.js';
 
-const [kind, address] = process.argv.slice(2) as [Kind, string];
+const [kind, address, workersArg] = process.argv.slice(2) as [Kind, string, string?];
+const workers = Number(workersArg ?? '0');
 
 function ready(extra: Record<string, unknown> = {}): void {
-  process.stdout.write(`${JSON.stringify({ ready: kind, pid: process.pid, ...extra })}\n`);
+  if (cluster.isWorker) process.send!({ ready: kind, pid: process.pid });
+  else process.stdout.write(`${JSON.stringify({ ready: kind, pid: process.pid, ...extra })}\n`);
+}
+
+/** The cluster primary: forks the workers, reports them ready, ends them on SIGTERM. */
+function primary(): void {
+  const forked: Worker[] = [];
+  const pids: number[] = [];
+  let stopping = false;
+  for (let i = 0; i < workers; i++) {
+    const worker = cluster.fork();
+    forked.push(worker);
+    worker.on('message', (message: { ready?: string; pid?: number }) => {
+      if (!message.ready) return;
+      pids.push(message.pid!);
+      if (pids.length === workers) ready({ workers: pids });
+    });
+    worker.on('exit', (code, signal) => {
+      if (stopping) return;
+      process.stderr.write(`bench server worker ended (${code ?? signal}) before SIGTERM\n`);
+      process.exit(1);
+    });
+  }
+  process.once('SIGTERM', () => {
+    stopping = true;
+    const exits = forked
+      .filter((w) => !w.isDead())
+      .map((w) => new Promise((resolve) => w.once('exit', resolve)));
+    for (const w of forked) w.process.kill('SIGTERM');
+    void Promise.all(exits).then(() => process.exit(0));
+  });
 }
 
 async function main(): Promise<void> {
@@ -86,7 +122,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
 }
 
-main().catch((err: unknown) => {
+if (cluster.isWorker) process.once('disconnect', () => process.exit(0));
+
+(workers > 0 && cluster.isPrimary ? Promise.resolve(primary()) : main()).catch((err: unknown) => {
   process.stderr.write(
     `bench server ${kind} failed: ${err instanceof Error ? err.message : String(err)}\n`,
   );
