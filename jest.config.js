@@ -1,5 +1,6 @@
-// Jest runs in ESM mode (node --experimental-vm-modules, see the `test` script):
-// the package is ESM-only, as Nest 12 is.
+// Jest runs in ESM mode (node --experimental-vm-modules, see the `test` script): the
+// sources are ES modules, as Nest 12 is (the package ships them compiled to CommonJS, with
+// ESM entry points: scripts/build-package.mjs).
 
 // TEST_TIME_SCALE multiplies the test timeout, as it does the tests' own waits for the
 // machine (test/helpers/time-budget.ts, which validates it).
@@ -10,6 +11,9 @@ export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
+  // test/consumers/ holds other projects (installed and run by test/consumers/run.sh).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/consumers/'],
+  modulePathIgnorePatterns: ['<rootDir>/test/consumers/'],
   extensionsToTreatAsEsm: ['.ts'],
   // Sources import siblings with the `.js` extension that NodeNext requires;
   // Jest resolves the `.ts` file behind it.
