@@ -61,6 +61,17 @@ function layerRules() {
         banned('(^|/)module/', 'wire never imports the module.'),
       ],
     ),
+    // OpenTelemetry for the strategy and the client: the API only (types, and a lazy require).
+    layer(
+      ['lib/transport/telemetry/**/*.ts'],
+      [
+        ...NEST_AND_RXJS,
+        banned(
+          '^\\.\\./',
+          'telemetry imports nothing of the transport, the Qt port or the module.',
+        ),
+      ],
+    ),
     layer(
       ['lib/transport/*.ts'],
       [qtIndexOnly, banned('(^|/)module/', 'The transport never imports the module above it.')],

@@ -216,6 +216,13 @@ const scenario = (billing: Service, connections: string, balancing: string): Ste
     expect: 200,
   },
   {
+    title: 'health',
+    route: 'gateway → ping inventory ∥ ping billing (answered without running a handler)',
+    method: 'GET',
+    path: '/health',
+    expect: 200,
+  },
+  {
     title: "billing's processes",
     route: billing.workers
       ? `gateway → billing 'billing.worker' × 8, ${balancing} over ${connections} connections; the cluster primary handed them to its ${billing.workers.length} workers in turn`

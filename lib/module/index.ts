@@ -1,1 +1,2 @@
 export * from './qt-transport.module.js';
+export * from './qt-health.indicator.js';

@@ -1,6 +1,7 @@
 import * as dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { from, Observable, throwError, timeout } from 'rxjs';
@@ -26,10 +27,15 @@ import {
   checkReplyPacket,
   drainingPacket,
   isDrainingPacket,
+  pingPacket,
+  pongOf,
   type ReplyQtPacket,
 } from './wire/packets.js';
 import { QtConnection, type ConnectionLimits, type QtStreamSocket } from './wire/qt-connection.js';
 import { dial, localErrorName, type DialTarget } from './client-dial.js';
+import { localServerPath } from './local-path.js';
+import { QtRecord, type QtOutgoingPacket } from './qt-record.js';
+import { LOCAL_TRANSPORT, QtTelemetry, type QtCallTrace } from './telemetry/qt-telemetry.js';
 
 /** What `on('endpoint', …)` reports about one endpoint (an address, with balancing). */
 export interface QtEndpointEvent {
@@ -82,12 +88,19 @@ function replyError(err: unknown): unknown {
   return err;
 }
 
+/** The payload of `send` / `emit`'s data: a QtRecord's own, or the data. */
+function payloadOf(data: unknown): unknown {
+  return data instanceof QtRecord ? data.data : data;
+}
+
 /** One connection and the requests waiting for their last reply on it. */
 interface Channel {
   readonly socket: QtStreamSocket;
   readonly conn: QtConnection;
   readonly slot: Slot;
   readonly calls: Map<number, Call>;
+  /** Pings sent on it and not answered yet, by their integer. */
+  readonly pings: Map<number, PendingPing>;
   /** Its server drains (or its address vanished): nothing new goes out on it. */
   draining: boolean;
   /** Why this client dropped it itself (a protocol error or a limit). */
@@ -104,6 +117,16 @@ interface Call {
   endOffset: number;
   /** Answered, failed or cancelled. */
   done: boolean;
+  /** Its span, when it is traced (telemetry/qt-telemetry.ts). */
+  readonly trace: QtCallTrace | null;
+}
+
+/** A ping waiting for its pong (`ClientQt.ping`). */
+interface PendingPing {
+  /** performance.now() when the ping was queued for writing. */
+  sentAt: number;
+  resolve(ms: number): void;
+  reject(err: unknown): void;
 }
 
 /**
@@ -163,12 +186,16 @@ export class ClientQt extends ClientProxy {
   private readonly channels = new Set<Channel>();
   private waiters: Waiter[] = [];
   private nextId = 1;
+  /** The integer of the next ping (docs/protocol.md, "Ping"). */
+  private nextPing = 1;
   /** Turn of round-robin and of least-pending's ties. */
   private turn = 0;
   private closedByUser = false;
   /** Acknowledged-event mode: events sent and not yet acknowledged; null when off. */
   private readonly unacked: AckedEvents<ReadPacket> | null;
   private readonly emitter = new EventEmitter();
+  /** Spans and durations, when an OpenTelemetry SDK is registered. */
+  private readonly telemetry: QtTelemetry;
   private resolveTimer: NodeJS.Timeout | null = null;
   private resolving: Promise<void> | null = null;
   private resolvedOnce = false;
@@ -188,6 +215,12 @@ export class ClientQt extends ClientProxy {
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
     if (!this.balancing || this.opts.transport === 'local') this.slots = this.fixedSlots();
+    const o = this.opts;
+    this.telemetry = new QtTelemetry('client', () =>
+      o.transport === 'local'
+        ? { address: localServerPath(o.name), transport: LOCAL_TRANSPORT }
+        : { address: o.endpoints[0].host, port: o.endpoints[0].port, transport: 'tcp' },
+    );
   }
 
   /** Connects (once; later calls share the connections or the attempts in progress). */
@@ -218,6 +251,7 @@ export class ClientQt extends ClientProxy {
     this.failWaiters(closedError);
     for (const channel of this.channels) {
       for (const call of [...channel.calls.values()]) this.finish(call, { err: closedError });
+      this.failPings(channel, closedError);
     }
     // Events emitted just before close() reach dispatchEvent a few promise callbacks later:
     // keep the connections until they have been written.
@@ -251,14 +285,90 @@ export class ClientQt extends ClientProxy {
     return [...this.channels].map((c) => c.socket);
   }
 
+  /**
+   * A protocol-level round trip (docs/protocol.md, "Ping") that the server answers without
+   * running any handler, so a server whose handlers are all busy still answers. Connects if
+   * needed and goes out on the connection the next request would take (with balancing,
+   * successive pings go round the connections as requests do). Resolves with the round
+   * trip in ms, from the ping's write to its pong (to the microsecond). Rejects with
+   * QtConnectionError when no connection can be made, or it is lost before the pong (`code`
+   * is Qt's error name, the message Qt's text); with RequestTimeoutError when `timeout` ms
+   * (default `connectTimeout`; connecting included) pass without a pong, unless a
+   * connection attempt failed meanwhile (then with that attempt's QtConnectionError); with
+   * ClientClosedError when the client is closed first.
+   */
+  ping(timeout: number = this.opts.connectTimeout): Promise<number> {
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+      return Promise.reject(
+        new RangeError(`ping: timeout must be a positive number of ms, not ${String(timeout)}`),
+      );
+    }
+    if (this.closedByUser) return Promise.reject(new ClientClosedError());
+    return new Promise<number>((resolve, reject) => {
+      const n = this.nextPing++;
+      let channel: Channel | null = null;
+      let done = false;
+      const end = (): boolean => {
+        if (done) return false;
+        done = true;
+        clearTimeout(timer);
+        if (channel) {
+          channel.pings.delete(n);
+          this.closeIfDone(channel);
+        }
+        return true;
+      };
+      const pending: PendingPing = {
+        sentAt: 0,
+        resolve: (ms) => end() && resolve(ms),
+        reject: (err) => end() && reject(err),
+      };
+      const timer = setTimeout(() => {
+        // Still waiting for a connection: a failed attempt says more than the time does.
+        const failed = channel ? null : this.slots.find((s) => s.lastError)?.lastError;
+        pending.reject(
+          failed instanceof QtConnectionError ? failed : new RequestTimeoutError('ping', timeout),
+        );
+      }, timeout);
+      const sendOn = (ready: Channel): void => {
+        channel = ready;
+        ready.pings.set(n, pending);
+        pending.sentAt = performance.now();
+        try {
+          // The transport's own frame, not a Nest packet: Nest's serializer is not for it.
+          if (!ready.conn.send(pingPacket(n), this.opts.codec)) {
+            pending.reject(ready.failure ?? this.lostError(ready.socket));
+          }
+        } catch (err) {
+          pending.reject(err);
+        }
+      };
+      const now = this.pick();
+      if (now) {
+        sendOn(now);
+        return;
+      }
+      this.whenReady().then(
+        () => {
+          if (done) return;
+          const ready = this.pick();
+          if (ready) sendOn(ready);
+          else pending.reject(new QtConnectionError('NotConnected', 'The client is not connected'));
+        },
+        (err: unknown) => pending.reject(err),
+      );
+    });
+  }
+
   /** Sends a request; with `requestTimeout`, fails with RequestTimeoutError if no reply comes in time. */
   override send<TResult = unknown, TInput = unknown>(
     pattern: unknown,
     data: TInput,
   ): Observable<TResult> {
     // Nest's own checks (and its error) for a missing pattern or data.
-    if (pattern === null || pattern === undefined || data === null || data === undefined) {
-      return super.send<TResult, TInput>(pattern, data);
+    const payload = payloadOf(data);
+    if (pattern === null || pattern === undefined || payload === null || payload === undefined) {
+      return super.send<TResult, unknown>(pattern, payload);
     }
     // Nest's ClientProxy.send, without the operator chain on the common path: when a
     // connection is up the request is published at subscription, with no promise hop.
@@ -276,11 +386,43 @@ export class ClientQt extends ClientProxy {
       return this.publish(this.packetOf(pattern, data), callback);
     });
     const ms = this.opts.requestTimeout;
-    if (ms <= 0) return source;
     const name = typeof pattern === 'string' ? pattern : JSON.stringify(pattern);
-    return source.pipe(
-      timeout({ first: ms, with: () => throwError(() => new RequestTimeoutError(name, ms)) }),
-    );
+    const timed =
+      ms <= 0
+        ? source
+        : source.pipe(
+            timeout({ first: ms, with: () => throwError(() => new RequestTimeoutError(name, ms)) }),
+          );
+    return this.telemetry.enabled() ? this.traced(pattern, timed) : timed;
+  }
+
+  /**
+   * `request$` in a CLIENT span (a child of the context active at subscription), from
+   * subscription to its last reply, its error (status ERROR) or unsubscription; the request
+   * is sent inside the span, so its metadata carries the span's trace context.
+   */
+  private traced<T>(pattern: unknown, request$: Observable<T>): Observable<T> {
+    return new Observable<T>((observer) => {
+      const call = this.telemetry.startCall('request', this.normalizePattern(pattern as never));
+      const subscription = call.run(() =>
+        request$.subscribe({
+          next: (value) => observer.next(value),
+          error: (err: unknown) => {
+            call.fail(err);
+            call.end();
+            observer.error(err);
+          },
+          complete: () => {
+            call.end();
+            observer.complete();
+          },
+        }),
+      );
+      return () => {
+        subscription.unsubscribe();
+        call.end();
+      };
+    });
   }
 
   /**
@@ -291,20 +433,36 @@ export class ClientQt extends ClientProxy {
     pattern: unknown,
     data: TInput,
   ): Observable<TResult> {
-    if (pattern === null || pattern === undefined || data === null || data === undefined) {
-      return super.emit<TResult, TInput>(pattern, data);
+    const payload = payloadOf(data);
+    if (pattern === null || pattern === undefined || payload === null || payload === undefined) {
+      return super.emit<TResult, unknown>(pattern, payload);
     }
-    if (this.unacked) {
-      const packet = this.packetOf(pattern, data);
-      const acknowledged = this.connect().then(() => this.emitAcknowledged<TResult>(packet));
-      acknowledged.catch(() => undefined);
-      return from(acknowledged);
-    }
-    if (!this.pick(false)) return super.emit<TResult, TInput>(pattern, data);
-    const written = this.dispatchEvent<TResult>(this.packetOf(pattern, data));
+    // A PRODUCER span from here until the frame is written (acknowledged, in that mode).
+    const call = this.telemetry.enabled()
+      ? this.telemetry.startCall('event', this.normalizePattern(pattern as never))
+      : null;
+    const packet = call
+      ? call.run(() => this.packetOf(pattern, data))
+      : this.packetOf(pattern, data);
+    // Not connected yet: once connected, as Nest's emit does (its packet, though, would have
+    // no metadata on Nest 11, which has no createPacket).
+    const sent: Promise<TResult> = this.unacked
+      ? this.connect().then(() => this.emitAcknowledged<TResult>(packet))
+      : this.pick(false)
+        ? this.dispatchEvent<TResult>(packet)
+        : this.connect().then(() => this.dispatchEvent<TResult>(packet));
     // Nobody may subscribe: the failure is still delivered to whoever does.
-    written.catch(() => undefined);
-    return from(written);
+    sent.catch(() => undefined);
+    if (call) {
+      sent.then(
+        () => call.end(),
+        (err: unknown) => {
+          call.fail(err);
+          call.end();
+        },
+      );
+    }
+    return from(sent);
   }
 
   /** The options in force, with every default filled in. */
@@ -317,7 +475,15 @@ export class ClientQt extends ClientProxy {
    * teardown: unsubscribing before the last reply sends a cancel.
    */
   protected publish(packet: ReadPacket, callback: Callback): () => void {
-    const call: Call = { id: 0, channel: null, packet, callback, endOffset: 0, done: false };
+    const call: Call = {
+      id: 0,
+      channel: null,
+      packet,
+      callback,
+      endOffset: 0,
+      done: false,
+      trace: this.telemetry.current(),
+    };
     if (this.closedByUser) {
       this.finish(call, { err: new ClientClosedError() });
       return () => undefined;
@@ -361,6 +527,7 @@ export class ClientQt extends ClientProxy {
     call.id = this.nextId++;
     call.channel = channel;
     channel.calls.set(call.id, call);
+    call.trace?.setPeer(channel.slot.info.address, channel.slot.info.port);
     try {
       this.sendPacket(channel.conn, { ...call.packet, id: call.id });
     } catch (err) {
@@ -387,9 +554,21 @@ export class ClientQt extends ClientProxy {
     const channel = call.channel;
     if (channel) {
       channel.calls.delete(call.id);
-      if (channel.draining && channel.calls.size === 0) channel.conn.close();
+      this.closeIfDone(channel);
     }
     if (result) call.callback({ ...result, isDisposed: true });
+  }
+
+  /** Closes a channel taken out of use once nothing waits for an answer on it. */
+  private closeIfDone(channel: Channel): void {
+    if (channel.draining && channel.calls.size === 0 && channel.pings.size === 0) {
+      channel.conn.close();
+    }
+  }
+
+  /** Fails the pings waiting for their pong on `channel`. */
+  private failPings(channel: Channel, err: unknown): void {
+    for (const pending of [...channel.pings.values()]) pending.reject(err);
   }
 
   /** Sends an event that the server acknowledges; resolves on the acknowledgement. */
@@ -408,11 +587,36 @@ export class ClientQt extends ClientProxy {
     conn.send(this.serializer.serialize(packet as never) as unknown, this.opts.codec);
   }
 
-  /** Nest's createPacket (which runs the dispatch hook) where the Nest major has it. */
+  /**
+   * The packet for `pattern` and `data`: made by Nest's createPacket, which runs the dispatch
+   * hook, where the Nest major has it (12), or here with the hook run as Nest 12 does (11);
+   * then a QtRecord's metadata laid over the hook's, and the trace context of the call being
+   * started, if it is traced.
+   */
   private packetOf(pattern: unknown, data: unknown): ReadPacket {
+    const record = data instanceof QtRecord ? data : null;
+    const payload: unknown = record ? record.data : data;
     const create = (this as unknown as { createPacket?: (p: unknown, d: unknown) => ReadPacket })
       .createPacket;
-    return typeof create === 'function' ? create.call(this, pattern, data) : { pattern, data };
+    let packet: QtOutgoingPacket;
+    if (typeof create === 'function') {
+      packet = create.call(this, pattern, payload);
+    } else {
+      packet = { pattern, data: payload };
+      this.onDispatchHook?.(packet as ReadPacket);
+    }
+    if (record) packet.metadata = { ...packet.metadata, ...record.metadata };
+    this.telemetry.inject(packet);
+    return packet as ReadPacket;
+  }
+
+  /**
+   * Sets a hook called with every outgoing packet, requests and events alike, right before
+   * it is sent; it may set `packet.metadata`, which the handler reads with
+   * `QtContext.getMetadata()`. Nest 12's ClientProxy has it; this gives it on Nest 11 too.
+   */
+  override setOnDispatchHook(hook: (packet: QtOutgoingPacket) => void): void {
+    this.onDispatchHook = hook as (packet: ReadPacket) => void;
   }
 
   // ---------------------------------------------------------------- choosing a connection
@@ -617,6 +821,7 @@ export class ClientQt extends ClientProxy {
       socket,
       slot,
       calls: new Map(),
+      pings: new Map(),
       draining: false,
       failure: null,
       conn: null as unknown as QtConnection,
@@ -655,6 +860,13 @@ export class ClientQt extends ClientProxy {
     }
     if (isDrainingPacket(value)) {
       this.drain(channel, 'draining');
+      return;
+    }
+    const pong = pongOf(value);
+    if (pong) {
+      // A pong for a ping no longer waited for (timed out) is dropped, as a late reply is.
+      const pending = channel.pings.get(pong.pong);
+      pending?.resolve(Math.round((performance.now() - pending.sentAt) * 1000) / 1000);
       return;
     }
     let reply: ReplyQtPacket;
@@ -702,7 +914,7 @@ export class ClientQt extends ClientProxy {
     const slot = channel.slot;
     if (slot.channel === channel) slot.channel = null;
     this.endpointEvent(slot, why);
-    if (channel.calls.size === 0) channel.conn.close();
+    this.closeIfDone(channel);
     if (why === 'draining' && !slot.retired && !this.closedByUser) {
       slot.reconnecting = true;
       this.open(slot);
@@ -726,6 +938,7 @@ export class ClientQt extends ClientProxy {
       if (call.endOffset > written && !this.closedByUser) this.route(call);
       else this.finish(call, { err: lost });
     }
+    this.failPings(channel, lost);
     this.unacked?.orphan(channel);
     if (this.pick(false)) {
       const other = this.pick(false)!;

@@ -8,6 +8,7 @@ export {
 export { ClientQt, type QtClientEvents, type QtEndpointEvent } from './client-qt.js';
 export { localServerPath, privateSocketDirectory } from './local-path.js';
 export { QtContext, type QtContextArgs } from './qt-context.js';
+export { QtRecord, type QtOutgoingPacket, type QtPacketMetadata } from './qt-record.js';
 export {
   resolveQtOptions,
   type QtTransportOptions,

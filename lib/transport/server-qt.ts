@@ -3,7 +3,7 @@ import * as dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 
 import { Server, type CustomTransportStrategy, type WritePacket } from '@nestjs/microservices';
-import { finalize, type Observable, type Subscription } from 'rxjs';
+import { finalize, tap, type Observable, type Subscription } from 'rxjs';
 
 import {
   BindFlag,
@@ -34,6 +34,7 @@ import {
   ackPacket,
   classifyServerPacket,
   drainingPacket,
+  pongPacket,
   takeAckId,
   type IncomingQtPacket,
 } from './wire/packets.js';
@@ -46,6 +47,7 @@ import {
 import { QtContext } from './qt-context.js';
 import { sslConfiguration } from './tls.js';
 import { prepareLocalPath } from './local-path.js';
+import { LOCAL_TRANSPORT, QtTelemetry, type QtCallTrace } from './telemetry/qt-telemetry.js';
 
 /** The identifier of this transport (Nest's `transportId`). */
 export const QT_TRANSPORT = Symbol.for('nestjs-qt-transport');
@@ -190,6 +192,8 @@ export class ServerQt
   private qtServer: QTcpServer | QLocalServer | null = null;
   private readonly connections = new Set<ServerConnection>();
   private readonly emitter = new EventEmitter();
+  /** Spans and durations, when an OpenTelemetry SDK is registered. */
+  private readonly telemetry: QtTelemetry;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private closing = false;
@@ -212,6 +216,13 @@ export class ServerQt
     };
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
+    this.telemetry = new QtTelemetry('server', () => {
+      const server = this.qtServer;
+      if (!server) return null;
+      return server instanceof QLocalServer
+        ? { address: server.fullServerName(), transport: LOCAL_TRANSPORT }
+        : { address: this.opts.host, port: server.serverPort(), transport: 'tcp' };
+    });
   }
 
   /**
@@ -489,6 +500,10 @@ export class ServerQt
       this.onPeerDraining(entry);
       return;
     }
+    if (kind === 'ping') {
+      this.pong(entry, packet.ping, codec);
+      return;
+    }
     if (kind === 'cancel') {
       const sub = entry.requests.get(packet.id);
       entry.requests.delete(packet.id);
@@ -519,6 +534,21 @@ export class ServerQt
       return;
     }
     this.dispatch(entry, packet, codec);
+  }
+
+  /**
+   * Answers a ping at once, in its codec, whatever the connection's handlers do and while
+   * the server drains (docs/protocol.md, "Ping"): the pong proves that this event loop and
+   * this connection's protocol work, not that a handler would succeed.
+   */
+  private pong(entry: ServerConnection, n: number, codec: CodecName): void {
+    try {
+      // Essential, as an acknowledgement: a small frame that goes out even when the memory
+      // budget is full (a server that is short of memory still answers that it lives).
+      entry.conn.send(pongPacket(n), codec, true);
+    } catch {
+      // Not sendable (a maxFrameSize below its few bytes): the ping goes unanswered.
+    }
   }
 
   /** Handles one request or event; counts it as in flight until its handler is done. */
@@ -561,6 +591,29 @@ export class ServerQt
     finish: () => void,
     ackId?: number,
   ): void {
+    if (!this.telemetry.enabled()) {
+      this.runPacket(entry, packet, codec, finish, ackId, null);
+      return;
+    }
+    // A SERVER (CONSUMER) span whose parent is the caller's span, from the packet's metadata;
+    // the handler runs inside it, so that spans it starts are its children.
+    const call = this.telemetry.startCall(
+      packet.id === undefined ? 'event' : 'request',
+      this.normalizePattern(packet.pattern as string),
+      packet.metadata,
+    );
+    call.run(() => this.runPacket(entry, packet, codec, finish, ackId, call));
+  }
+
+  /** Runs the handler of one request or event; `call` is its span, when traced. */
+  private runPacket(
+    entry: ServerConnection,
+    packet: IncomingQtPacket,
+    codec: CodecName,
+    finish: () => void,
+    ackId: number | undefined,
+    call: QtCallTrace | null,
+  ): void {
     const pattern = this.normalizePattern(packet.pattern as string);
     const context = new QtContext([entry.socket, pattern, packet.id, packet.metadata]);
     if (packet.id === undefined) {
@@ -571,10 +624,12 @@ export class ServerQt
         if (ackId !== undefined && !entry.conn.isClosed()) {
           entry.conn.send(ackPacket(ackId), codec, true);
         }
+        call?.end();
         finish();
       };
       this.handleEvent(pattern, packet as never, context).then(acknowledge, (err: unknown) => {
         this.handleError(err as never);
+        call?.fail(err);
         acknowledge();
       });
       return;
@@ -588,6 +643,8 @@ export class ServerQt
         { err: NO_MESSAGE_HANDLER, isDisposed: true, status: 'error' } as WritePacket,
         codec,
       );
+      call?.fail(NO_MESSAGE_HANDLER);
+      call?.end();
       finish();
       return;
     }
@@ -598,6 +655,7 @@ export class ServerQt
       entry.requests.delete(id);
       entry.streaming.delete(id);
       this.onProcessingEndHook?.(this.transportId, context);
+      call?.end();
       finish();
     };
     Promise.resolve(
@@ -610,15 +668,19 @@ export class ServerQt
             end();
             return;
           }
-          const subscription = this.streamReplies(stream$.pipe(finalize(end)), entry, id, codec);
+          // The span learns of an error reply (an RpcException) as it goes out.
+          const replies$ = call ? stream$.pipe(tap({ error: (err) => call.fail(err) })) : stream$;
+          const subscription = this.streamReplies(replies$.pipe(finalize(end)), entry, id, codec);
           if (!ended) entry.requests.set(id, subscription);
         } catch (err) {
           this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
+          call?.fail(err);
           end();
         }
       }),
     ).catch((err: unknown) => {
       this.handleError(err as never);
+      call?.fail(err);
       end();
     });
   }

@@ -3,10 +3,12 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 
-import { QtTransportModule } from '../../lib/index.js';
+import { QtHealthIndicator, QtTransportModule } from '../../lib/index.js';
 import { announceReady, runService } from '../common/ready.js';
 import { GatewayController } from './gateway.controller.js';
+import { HealthController } from './health.controller.js';
 import { transportConfig } from './transport-config.js';
 
 @Module({
@@ -18,8 +20,10 @@ import { transportConfig } from './transport-config.js';
       inject: [ConfigService],
       useFactory: (config: ConfigService) => transportConfig(config),
     }),
+    TerminusModule.forRoot({ logger: false }),
   ],
-  controllers: [GatewayController],
+  controllers: [GatewayController, HealthController],
+  providers: [QtHealthIndicator],
 })
 class GatewayModule {}
 

@@ -38,6 +38,8 @@ describe('layer boundaries (eslint.config.js)', () => {
       'lib/transport/wire/x.ts',
       "import { QTcpSocket } from '../../qtnetwork/socket/qtcp-socket.js';",
     ],
+    ['lib/transport/telemetry/x.ts', "import { Server } from '@nestjs/microservices';"],
+    ['lib/transport/telemetry/x.ts', "import { QtContext } from '../qt-context.js';"],
     ['lib/transport/x.ts', "import { ByteQueue } from '../qtnetwork/core/byte-queue.js';"],
     ['lib/transport/x.ts', "import { QtTransportModule } from '../module/index.js';"],
     ['lib/module/x.ts', "import { ClientQt } from '../transport/client-qt.js';"],
@@ -57,6 +59,8 @@ describe('layer boundaries (eslint.config.js)', () => {
     ['lib/transport/wire/x.ts', "import { ByteQueue } from '../../qtnetwork/index.js';"],
     ['lib/transport/wire/x.ts', "import { FrameDecoder } from './frame-decoder.js';"],
     ['lib/transport/x.ts', "import { QtConnection } from './wire/qt-connection.js';"],
+    ['lib/transport/x.ts', "import { QtTelemetry } from './telemetry/qt-telemetry.js';"],
+    ['lib/transport/telemetry/x.ts', "import type { Span } from '@opentelemetry/api';"],
     ['lib/transport/x.ts', "import { Server } from '@nestjs/microservices';"],
     ['lib/module/x.ts', "import { ClientQt } from '../transport/index.js';"],
   ])('%s may: %s', async (file, code) => {

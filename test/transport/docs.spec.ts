@@ -47,6 +47,10 @@ const EXAMPLES: Record<string, Array<[CodecName, unknown]>> = {
   cancel: [['json', { id: 2, cancel: true }]],
   'draining-json': [['json', { draining: true }]],
   'draining-cbor': [['cbor', { draining: true }]],
+  'ping-json': [['json', { ping: 7 }]],
+  'pong-json': [['json', { pong: 7 }]],
+  'ping-cbor': [['cbor', { ping: 7 }]],
+  'pong-cbor': [['cbor', { pong: 7 }]],
   'cbor-request': [
     [
       'cbor',
@@ -192,6 +196,8 @@ describe('docs/protocol.md: a real ServerQt answers the documented requests with
     ['json-request', 'json-reply', 1],
     ['stream-request', 'stream-replies', 3],
     ['cbor-request', 'cbor-reply', 1],
+    ['ping-json', 'pong-json', 1],
+    ['ping-cbor', 'pong-cbor', 1],
   ])('%s gets exactly %s', async (request, reply, frames) => {
     const got = await exchange(blocks.get(request)!, frames);
     expect(got.toString('hex')).toBe(blocks.get(reply)!.toString('hex'));

@@ -44,6 +44,46 @@ export function isDrainingPacket(value: unknown): boolean {
   );
 }
 
+/**
+ * Ping (docs/protocol.md, "Ping"), client → server: a round trip that the server answers
+ * at once with a pong carrying the same integer, without running any handler.
+ */
+export interface PingQtPacket {
+  ping: number;
+}
+
+/** Pong, server → client: the answer to the ping with the same integer. */
+export interface PongQtPacket {
+  pong: number;
+}
+
+/** The ping carrying `n`. */
+export function pingPacket(n: number): PingQtPacket {
+  return { ping: n };
+}
+
+/** The pong answering the ping `n`. */
+export function pongPacket(n: number): PongQtPacket {
+  return { pong: n };
+}
+
+/** A packet that is neither a request, an event nor a reply: no `id`, no `pattern`. */
+function isControl(value: unknown): value is Record<string, unknown> {
+  return isRecord(value) && value.id === undefined && value.pattern === undefined;
+}
+
+/** True for a ping a server accepts: `ping`, an integer, and no `id` or `pattern`. */
+export function isPingPacket(value: unknown): boolean {
+  return isControl(value) && Number.isSafeInteger(value.ping);
+}
+
+/** The pong a client received, or null when `value` is not one. */
+export function pongOf(value: unknown): PongQtPacket | null {
+  return isControl(value) && Number.isSafeInteger(value.pong)
+    ? { pong: value.pong as number }
+    : null;
+}
+
 /** A reply as the client receives it. */
 export interface ReplyQtPacket {
   id: string | number;
@@ -65,17 +105,24 @@ function isId(value: unknown): value is string | number {
 
 /**
  * Checks a packet a server received: a request ({ id, pattern }), an event ({ pattern }),
- * a cancel ({ id, cancel: true }) or a client's draining packet ({ draining: true }).
- * Replies are never accepted by a server.
+ * a cancel ({ id, cancel: true }), a client's draining packet ({ draining: true }) or a
+ * ping ({ ping }). Replies are never accepted by a server.
  */
 export function classifyServerPacket(
   value: unknown,
 ):
   | { kind: 'request' | 'event'; packet: IncomingQtPacket }
   | { kind: 'cancel'; packet: CancelQtPacket }
-  | { kind: 'draining'; packet: DrainingQtPacket } {
+  | { kind: 'draining'; packet: DrainingQtPacket }
+  | { kind: 'ping'; packet: PingQtPacket } {
   if (!isRecord(value)) throw new InvalidPacketError('a packet must be a map/object');
   if (isDrainingPacket(value)) return { kind: 'draining', packet: drainingPacket() };
+  if (isControl(value) && 'ping' in value) {
+    if (!Number.isSafeInteger(value.ping)) {
+      throw new InvalidPacketError('a ping must carry an integer (at most 2^53 - 1 in magnitude)');
+    }
+    return { kind: 'ping', packet: pingPacket(value.ping as number) };
+  }
   if (value.cancel === true) {
     if (!isId(value.id)) throw new InvalidPacketError('a cancel must carry the id of a request');
     return { kind: 'cancel', packet: { id: value.id, cancel: true } };

@@ -22,6 +22,7 @@ import {
 } from './errors.js';
 import { FrameDecoder, frameHeader } from './frame-decoder.js';
 import type { BudgetHolder, MemoryBudget } from './memory-budget.js';
+import { isPingPacket } from './packets.js';
 
 /**
  * The limits one connection keeps (the transport's resolved options satisfy it; units:
@@ -91,6 +92,18 @@ export interface QtConnectionEvents {
 const PAUSE_AT = 4 * 1024 * 1024;
 /** Read buffer used while paused when the socket's own is unbounded. */
 const PAUSED_READ_BUFFER = 64 * 1024;
+/**
+ * Bytes of whole frames read ahead, while the work limit holds reading, to find the pings
+ * among them (docs/protocol.md, "Ping"). What does not fit waits in the socket.
+ */
+const READ_AHEAD = 64 * 1024;
+/**
+ * Frames read ahead up to this size are decoded to see whether they are pings (a ping is
+ * some 20 bytes); larger ones wait undecoded.
+ */
+const PING_MAX_FRAME = 256;
+/** What a slot of the read-ahead queue holds once its frame is delivered. */
+const NO_FRAME = Buffer.alloc(0);
 
 /**
  * One framed connection over a Qt socket: decodes frames (limits checked as the bytes
@@ -106,7 +119,9 @@ const PAUSED_READ_BUFFER = 64 * 1024;
  * - while more than a few MiB wait to be written to the peer, the connection stops
  *   decoding and reading from it (the socket's read buffer is bounded then, so TCP flow
  *   control holds the peer back), and resumes when the queue drains; the same happens while
- *   the owner has `maxActiveWork` units of work running for this peer;
+ *   the owner has `maxActiveWork` units of work running for this peer, except that whole
+ *   frames are then read ahead (up to READ_AHEAD bytes) and the pings among them delivered
+ *   at once, so that a peer whose handlers are all busy still gets its pongs;
  * - `idleTimeout` closes a connection that sends nothing while nothing runs for it;
  * - with a `memoryBudget`, a frame that spans reads is admitted only once its announced
  *   size is reserved in the server-wide budget (reading stops meanwhile, and no frame clock
@@ -133,6 +148,13 @@ export class QtConnection {
   private held = false;
   /** Units of the owner's work running for this peer (beginWork / endWork). */
   private activeWork = 0;
+  /**
+   * Frames read ahead while held, other than pings, in order, undecoded: delivered first
+   * when reading resumes. `aheadHead` is the next one; `aheadBytes` their total size.
+   */
+  private ahead: Buffer[] = [];
+  private aheadHead = 0;
+  private aheadBytes = 0;
   private readonly maxActiveWork: number;
   private readonly budget: MemoryBudget | null;
   /** This connection's account in the budget: dropped when the budget stays exhausted. */
@@ -206,6 +228,7 @@ export class QtConnection {
     if (
       this.closed ||
       this.activeWork > 0 ||
+      this.aheadBytes > 0 ||
       this.decoder.isMidFrame() ||
       this.socket.bytesAvailable() > 0 ||
       this.socket.bytesToWrite() > 0 ||
@@ -337,7 +360,11 @@ export class QtConnection {
   }
 
   private onReadyRead(): void {
-    if (this.closed || this.readingStopped()) return;
+    if (this.closed) return;
+    if (this.readingStopped()) {
+      this.readAhead();
+      return;
+    }
     const chunk = this.socket.readAll();
     if (chunk.length === 0) return;
     this.lastActivityAt = Date.now();
@@ -352,6 +379,19 @@ export class QtConnection {
    */
   private deliverFrames(): boolean {
     try {
+      while (this.aheadHead < this.ahead.length) {
+        const frame = this.ahead[this.aheadHead];
+        this.ahead[this.aheadHead++] = NO_FRAME;
+        this.aheadBytes -= frame.length;
+        if (this.aheadHead === this.ahead.length) {
+          this.ahead = [];
+          this.aheadHead = 0;
+        }
+        const { codec, value } = decodePayload(frame, this.limits);
+        this.events.onPacket(value, codec);
+        if (this.closed) return false;
+        if (this.readingStopped()) return true;
+      }
       for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
         this.framesDone++;
         this.releaseFrameReservation();
@@ -365,6 +405,60 @@ export class QtConnection {
       return false;
     }
     this.reserveFrame();
+    return true;
+  }
+
+  /**
+   * While the work limit holds reading (only then: not while replies wait for the peer, nor
+   * while a frame waits for budget), reads whole frames ahead, up to READ_AHEAD bytes in
+   * all, and delivers the pings among them at once: a peer whose handlers are all busy
+   * still gets its pongs (docs/protocol.md, "Ping"). The other frames wait, undecoded and
+   * in order, for reading to resume. A frame that does not fit in what is left of
+   * READ_AHEAD stops it: that frame, and whatever follows it, waits in the socket. A bad
+   * frame header closes the connection at once, as it would when read in turn.
+   */
+  private readAhead(): void {
+    if (this.closed || !this.held || this.paused || this.waitingForBudget) return;
+    try {
+      for (;;) {
+        for (let frame = this.decoder.next(); frame !== null; frame = this.decoder.next()) {
+          this.framesDone++;
+          this.releaseFrameReservation();
+          if (this.deliverIfPing(frame)) {
+            if (this.closed || this.paused || !this.held) return;
+            continue;
+          }
+          this.ahead.push(frame);
+          this.aheadBytes += frame.length;
+        }
+        const expected = this.decoder.expectedBytes();
+        if (expected >= 0 && this.aheadBytes + expected > READ_AHEAD) return;
+        const room = READ_AHEAD - this.aheadBytes - this.decoder.bufferedBytes();
+        if (room <= 0) return;
+        const chunk = this.socket.read(room);
+        if (chunk.length === 0) return;
+        this.lastActivityAt = Date.now();
+        this.decoder.push(chunk);
+      }
+    } catch (err) {
+      this.fail(asTransportError(err));
+    }
+  }
+
+  /**
+   * Delivers `frame` if it is a ping; false otherwise. A small frame that does not decode
+   * is not a ping: it waits, and its error is reported in turn.
+   */
+  private deliverIfPing(frame: Buffer): boolean {
+    if (frame.length > PING_MAX_FRAME) return false;
+    let decoded: ReturnType<typeof decodePayload>;
+    try {
+      decoded = decodePayload(frame, this.limits);
+    } catch {
+      return false;
+    }
+    if (!isPingPacket(decoded.value)) return false;
+    this.events.onPacket(decoded.value, decoded.codec);
     return true;
   }
 
@@ -542,6 +636,8 @@ export class QtConnection {
     if (this.held || this.closed) return;
     this.held = true;
     this.stopReading();
+    // Pings already received, behind the frame that reached the limit, are still answered.
+    setImmediate(() => this.readAhead());
   }
 
   /** Ends a `hold`. */
@@ -552,7 +648,11 @@ export class QtConnection {
   }
 
   private resumeReading(): void {
-    if (this.readingStopped()) return;
+    if (this.readingStopped()) {
+      // Replies were taken or budget granted, but the work limit still holds: look ahead.
+      if (this.held) setImmediate(() => this.readAhead());
+      return;
+    }
     if (this.limits.readBufferSize === 0) this.socket.setReadBufferSize(0);
     // Frames already received are delivered first: continue where decoding stopped.
     setImmediate(() => {
@@ -596,6 +696,9 @@ export class QtConnection {
     this.idleTimer = null;
     for (const off of this.offs) off();
     this.decoder.reset();
+    this.ahead = [];
+    this.aheadHead = 0;
+    this.aheadBytes = 0;
     // What was queued for the peer is dropped with the socket, and its frame is gone.
     this.budget?.releaseAll(this.budgetHolder);
     this.frameReserved = 0;

@@ -4,7 +4,14 @@
  * message says why.
  */
 import { InvalidPacketError, QtTransportError } from '../../../lib/transport/index.js';
-import { checkReplyPacket, classifyServerPacket } from '../../../lib/transport/wire/packets.js';
+import {
+  checkReplyPacket,
+  classifyServerPacket,
+  isPingPacket,
+  pingPacket,
+  pongOf,
+  pongPacket,
+} from '../../../lib/transport/wire/packets.js';
 
 function rejection(fn: () => unknown): InvalidPacketError {
   let caught: unknown = null;
@@ -176,5 +183,42 @@ describe('checkReplyPacket', () => {
     ['a boolean id', { id: false, err: 'x' }],
   ])('rejects a reply with %s (it must carry the id of its request)', (_what, value) => {
     expect(rejection(() => checkReplyPacket(value)).message).toMatch(/id/);
+  });
+});
+
+describe('ping and pong (docs/protocol.md, "Ping")', () => {
+  it('a server takes { ping: n } without id and pattern as a ping; unknown fields are ignored', () => {
+    expect(classifyServerPacket({ ping: 7 })).toEqual({ kind: 'ping', packet: { ping: 7 } });
+    expect(classifyServerPacket({ ping: -3, extra: 'x' })).toEqual({
+      kind: 'ping',
+      packet: { ping: -3 },
+    });
+    // A float with an integral value is an integer (Qt may write one).
+    expect(classifyServerPacket({ ping: 2.0 }).kind).toBe('ping');
+    expect(isPingPacket({ ping: 7 })).toBe(true);
+  });
+
+  it('a packet with `ping` and an id or a pattern is a request or an event, not a ping', () => {
+    expect(classifyServerPacket({ id: 1, pattern: 'p', ping: 1 }).kind).toBe('request');
+    expect(classifyServerPacket({ pattern: 'p', ping: 1 }).kind).toBe('event');
+    expect(isPingPacket({ pattern: 'p', ping: 1 })).toBe(false);
+  });
+
+  it.each([['x'], [1.5], [null], [Number.MAX_SAFE_INTEGER + 2], [{}]])(
+    'a ping of %p is a protocol error',
+    (ping) => {
+      expect(rejection(() => classifyServerPacket({ ping })).message).toContain('integer');
+      expect(isPingPacket({ ping })).toBe(false);
+    },
+  );
+
+  it('a client takes { pong: n } without id and pattern as a pong, and nothing else', () => {
+    expect(pongOf({ pong: 7 })).toEqual({ pong: 7 });
+    expect(pongOf({ pong: 'x' })).toBeNull();
+    expect(pongOf({ id: 1, pong: 7 })).toBeNull();
+    expect(pongOf({ ping: 7 })).toBeNull();
+    expect(pongOf([7])).toBeNull();
+    expect(pingPacket(3)).toEqual({ ping: 3 });
+    expect(pongPacket(3)).toEqual({ pong: 3 });
   });
 });

@@ -500,3 +500,107 @@ describe('QtConnection: a very long incompleteFrameTimeout', () => {
     expect(B.closed()).toBe(false);
   });
 });
+
+describe.each(['tcp', 'local'] as const)('QtConnection at its work limit, over %s', (kind) => {
+  /**
+   * A connection whose owner starts one unit of work per packet other than a ping, as a
+   * server runs a handler per request, with room for `limit` at once.
+   */
+  function busy(socket: QtStreamSocket, limit: number) {
+    const packets: unknown[] = [];
+    const errors: QtTransportError[] = [];
+    const conn: QtConnection = new QtConnection(
+      socket,
+      { ...resolveQtOptions({}, 'server'), maxActiveWork: limit },
+      {
+        onPacket: (value) => {
+          packets.push(value);
+          if ((value as { ping?: unknown }).ping === undefined) conn.beginWork();
+        },
+        onProtocolError: (error) => errors.push(error),
+        onClosed: () => undefined,
+      },
+    );
+    res.add(() => conn.abort());
+    conn.start();
+    return { conn, packets, errors };
+  }
+
+  it('delivers the pings behind the limit at once; the other packets wait, then come in order', async () => {
+    const { a, b } = await socketPair(kind);
+    const A = busy(a, 4);
+    const sent: unknown[] = [];
+    for (let seq = 0; seq < 10; seq++) sent.push({ id: seq, pattern: 'work' });
+    sent.splice(7, 0, { ping: 1 });
+    sent.push({ ping: 2 });
+    b.write(Buffer.concat(sent.map((p, i) => frame(p, i % 2 === 0 ? 'json' : 'cbor'))));
+    await waitUntil(() => A.packets.length === 6, 5000, '4 requests and the 2 pings');
+    expect(A.packets).toEqual([
+      { id: 0, pattern: 'work' },
+      { id: 1, pattern: 'work' },
+      { id: 2, pattern: 'work' },
+      { id: 3, pattern: 'work' },
+      { ping: 1 },
+      { ping: 2 },
+    ]);
+    // Below half of the limit, the waiting packets come, in order, and no ping twice.
+    A.conn.endWork();
+    A.conn.endWork();
+    A.conn.endWork();
+    await waitUntil(() => A.packets.length === 9, 5000, 'three more requests');
+    expect(A.packets.slice(6)).toEqual([
+      { id: 4, pattern: 'work' },
+      { id: 5, pattern: 'work' },
+      { id: 6, pattern: 'work' },
+    ]);
+    for (let i = 0; i < 4; i++) A.conn.endWork();
+    await waitUntil(() => A.packets.length === 12, 5000, 'the rest');
+    expect(A.packets.slice(9)).toEqual([
+      { id: 7, pattern: 'work' },
+      { id: 8, pattern: 'work' },
+      { id: 9, pattern: 'work' },
+    ]);
+    expect(A.errors).toEqual([]);
+  });
+
+  it('a ping arriving later, while the limit holds, is delivered too', async () => {
+    const { a, b } = await socketPair(kind);
+    const A = busy(a, 2);
+    b.write(Buffer.concat([frame({ id: 1, pattern: 'w' }), frame({ id: 2, pattern: 'w' })]));
+    b.write(frame({ id: 3, pattern: 'w' }));
+    await waitUntil(() => A.packets.length === 2, 5000, 'two requests');
+    b.write(frame({ ping: 9 }));
+    await waitUntil(() => A.packets.length === 3, 5000, 'the ping');
+    expect(A.packets[2]).toEqual({ ping: 9 });
+  });
+
+  it('reads ahead at most 64 KiB: a ping behind a larger frame waits for its turn', async () => {
+    const { a, b } = await socketPair(kind);
+    const A = busy(a, 1);
+    b.write(frame({ id: 1, pattern: 'w' }));
+    b.write(frame({ ping: 0 }));
+    b.write(frame({ id: 2, pattern: 'big', data: 'x'.repeat(100 * 1024) }));
+    b.write(frame({ ping: 1 }));
+    // The ping before the large frame passes the limit; the one behind it does not.
+    await waitUntil(() => A.packets.length === 2, 5000, 'the request and the first ping');
+    expect(A.packets[1]).toEqual({ ping: 0 });
+    await sleep(100);
+    expect(A.packets).toHaveLength(2);
+    // Its turn: the large request is taken (and holds the limit again); the ping behind it
+    // is then read ahead and answered.
+    A.conn.endWork();
+    await waitUntil(() => A.packets.length === 4, 5000, 'the large request and the ping');
+    expect((A.packets[2] as { id: number }).id).toBe(2);
+    expect(A.packets[3]).toEqual({ ping: 1 });
+    expect(A.errors).toEqual([]);
+  });
+
+  it('a bad frame header read ahead closes the connection at once', async () => {
+    const { a, b } = await socketPair(kind);
+    const A = busy(a, 1);
+    b.write(Buffer.concat([frame({ id: 1, pattern: 'w' }), frameHeader(0)]));
+    await waitUntil(() => A.errors.length === 1, 5000, 'the error');
+    expect(A.errors[0].code).toBe('QT_EMPTY_FRAME');
+    expect(A.conn.isClosed()).toBe(true);
+  });
+});
