@@ -6,7 +6,7 @@
  *
  *   npm start                 run the scenario and exit
  *   npm start -- --serve      keep the services running and print curl commands
- *   npm start -- --verbose    also print the services' own logs
+ *   npm start -- --verbose    also print the services' own logs and the trace of one order
  *   npm start -- --tls        billing and the gateway talk TCP with mutual TLS (development
  *                             certificates made by sample/deploy/tls/make-dev-certs.sh)
  */
@@ -17,11 +17,16 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { freePort } from './common/free-port.js';
+import type { SpanRecord } from './common/trace-tree.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
 const serve = args.has('--serve');
 const verbose = args.has('--verbose');
+// With --verbose every service records its spans (sample/common/trace-tree.ts) and prints
+// them; the trace of one call is drawn after the scenario.
+if (verbose) process.env.SAMPLE_TRACE = '1';
+const spans: SpanRecord[] = [];
 const withTls = args.has('--tls');
 
 /** The sample's root (sample/ in the sources, dist/sample/ when built): the scripts are in the sources. */
@@ -109,6 +114,10 @@ function startService(name: string, env: NodeJS.ProcessEnv): Promise<Service> {
           out(`  ${''.padEnd(10)} cluster primary ${child.pid}, workers ${workers.join(', ')}`);
         }
         resolve({ name, child, address, workers, log, exited });
+        return;
+      }
+      if (line.startsWith('{"span"')) {
+        spans.push((JSON.parse(line) as { span: SpanRecord }).span);
         return;
       }
       log.push(line);
@@ -243,6 +252,25 @@ const scenario = (billing: Service, connections: string, balancing: string): Ste
   },
 ];
 
+/** The trace of step 2 (POST /orders) across the three services, as a tree. */
+async function printOrderTrace(): Promise<void> {
+  // The services' last spans end as their replies go out: give the lines a moment.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const root = spans
+    .filter((s) => s.kind === 'SERVER' && s.name === 'POST /orders')
+    .sort((a, b) => a.startMs - b.startMs)[0];
+  if (!root) {
+    out('No trace was recorded (are the OpenTelemetry packages installed?).');
+    return;
+  }
+  const { formatTraceTree } = await import('./common/trace-tree.js');
+  out('The trace of step 2 (OpenTelemetry spans of every service, W3C context in the packets):');
+  for (const line of formatTraceTree(spans.filter((s) => s.traceId === root.traceId))) {
+    out(`  ${line}`);
+  }
+  out();
+}
+
 async function runScenario(gateway: string, steps: Step[]): Promise<boolean> {
   let ok = true;
   for (const [i, step] of steps.entries()) {
@@ -335,6 +363,7 @@ async function main(): Promise<number> {
     ok = false;
   }
   out();
+  if (verbose) await printOrderTrace();
 
   if (serve) {
     out('The services keep running. Try:');

@@ -44,10 +44,24 @@ export function announceReady(
 
 /** Starts a service: a clear one-line message and exit code 1 instead of a stack dump. */
 export function runService(service: string, start: () => Promise<void>): void {
-  start().catch((err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err);
-    const code = (err as { code?: unknown })?.code;
-    new Logger(service).error(`could not start: ${message}${code ? ` (${String(code)})` : ''}`);
-    process.exit(1);
-  });
+  traceIfAsked(service)
+    .then(start)
+    .catch((err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      const code = (err as { code?: unknown })?.code;
+      new Logger(service).error(`could not start: ${message}${code ? ` (${String(code)})` : ''}`);
+      process.exit(1);
+    });
+}
+
+/**
+ * With SAMPLE_TRACE=1 (`npm start -- --verbose`), records this process's spans and prints
+ * each as a `{"span":…}` line for sample/main.ts to draw the trace tree from. The SDK is
+ * loaded only then: an image without the OpenTelemetry packages runs as before.
+ */
+async function traceIfAsked(service: string): Promise<void> {
+  if (process.env.SAMPLE_TRACE !== '1') return;
+  const { recordSpans } = await import('./trace-tree.js');
+  const name = cluster.isWorker ? `${service} ${process.pid}` : service;
+  recordSpans(name, (span) => process.stdout.write(`${JSON.stringify({ span })}\n`));
 }

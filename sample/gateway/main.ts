@@ -29,6 +29,10 @@ class GatewayModule {}
 
 runService('gateway', async () => {
   const app = await NestFactory.create(GatewayModule);
+  // npm start -- --verbose: an HTTP span per request, parent of the calls it makes.
+  if (process.env.SAMPLE_TRACE === '1') {
+    app.useGlobalInterceptors((await import('../common/trace-tree.js')).httpSpanInterceptor());
+  }
   const host = process.env.GATEWAY_HOST ?? '127.0.0.1';
   const port = Number(process.env.GATEWAY_PORT ?? '8080');
   await app.listen(port, host);

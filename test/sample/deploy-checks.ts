@@ -670,13 +670,13 @@ export function runtimePackagesOfDockerfile(text: string): string[] {
  * Bare module names imported by the .ts files under `dirs` (relative, node: and type-only
  * imports left out).
  */
-export function bareImports(dirs: string[]): Set<string> {
+export function bareImports(dirs: string[], except: string[] = []): Set<string> {
   const names = new Set<string>();
   const visit = (p: string): void => {
     for (const entry of fs.readdirSync(p, { withFileTypes: true })) {
       const full = path.join(p, entry.name);
       if (entry.isDirectory()) visit(full);
-      else if (entry.name.endsWith('.ts')) {
+      else if (entry.name.endsWith('.ts') && !except.includes(full)) {
         const text = fs.readFileSync(full, 'utf8');
         for (const m of text.matchAll(/^(?:import|export)\s(?:[^'";]*?\sfrom\s)?'([^']+)'/gm)) {
           // `import type` / `export type`: erased by the compiler, nothing to load at run time.

@@ -377,8 +377,16 @@ describe('Docker (sample/deploy/docker)', () => {
     expect(moved).toContain('@nestjs/platform-express');
     for (const name of moved)
       expect({ name, inDev: name in pkg.devDependencies }).toEqual({ name, inDev: true });
+    // The OpenTelemetry SDK of `npm start -- --verbose` (sample/common/trace-tree.ts) is for
+    // development: loaded only by a dynamic import when SAMPLE_TRACE=1, never in the image.
+    // Nothing else may import it at load time.
+    const traceTree = path.join(root, 'sample', 'common', 'trace-tree.ts');
+    const staticImporters = [...sourceFiles(path.join(root, 'sample'))].filter((f) =>
+      /^import (?!type\b)[^;]*from '[./]*(?:common\/)?trace-tree\.js'/m.test(read(f)),
+    );
+    expect(staticImporters).toEqual([]);
     const missing = (kept: string[]): string[] =>
-      [...bareImports([path.join(root, 'lib'), path.join(root, 'sample')])]
+      [...bareImports([path.join(root, 'lib'), path.join(root, 'sample')], [traceTree])]
         .filter((n) => n !== 'nestjs-qt-transport' && !(n in pkg.dependencies) && !kept.includes(n))
         .sort();
     expect(missing(moved)).toEqual([]);
@@ -718,3 +726,12 @@ describe('the deployment files agree with each other', () => {
     expect(compose.services.billing!.environment.BILLING_PORT).toBe(billingPort);
   });
 });
+
+/** Every .ts file under `dir`. */
+function* sourceFiles(dir: string): Generator<string> {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* sourceFiles(full);
+    else if (entry.name.endsWith('.ts')) yield full;
+  }
+}

@@ -113,6 +113,23 @@ describe('the sample system (npm start)', () => {
     }
   }, 120000);
 
+  it("with --verbose, prints the trace of the order across the three services: the gateway's HTTP span, its CLIENT/PRODUCER spans, and the services' SERVER/CONSUMER spans under them", async () => {
+    const { code, output } = await runSample(['--verbose']);
+    if (code !== 0) console.log(output);
+    expect(code).toBe(0);
+    const start = output.indexOf('The trace of step 2');
+    expect(start).toBeGreaterThan(0);
+    const tree = output.slice(start).split('\n').slice(1, 11).join('\n');
+    expect(tree).toMatch(/└─ gateway +SERVER +POST \/orders/);
+    expect(tree).toMatch(/├─ gateway +CLIENT +inventory\.reserve \[nestjs_qt unix /);
+    expect(tree).toMatch(/│ {2}└─ inventory +SERVER +inventory\.reserve/);
+    expect(tree).toMatch(/├─ gateway +CLIENT +billing\.quote \[nestjs_qt tcp /);
+    expect(tree).toMatch(/│ {2}└─ billing \d+ +SERVER +billing\.quote/);
+    expect(tree).toMatch(/└─ inventory +CONSUMER +order\.placed/);
+    expect(tree).toMatch(/└─ billing \d+ +CONSUMER +order\.placed/);
+    expect(output).toContain('Done: every step answered as expected');
+  }, 120000);
+
   it('with --tls, billing serves mutual TLS and the gateway reaches it with its client certificate: the scenario answers the same', async () => {
     const { code, output } = await runSample(['--tls']);
     if (code !== 0) console.log(output);
