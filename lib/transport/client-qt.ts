@@ -1,4 +1,3 @@
-import * as dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -6,16 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { from, Observable, throwError, timeout } from 'rxjs';
 
-import { QLocalSocket, socketErrorName, type SocketError } from '../qtnetwork/index.js';
-
 import { AckedEvents } from './wire/acked-events.js';
-import {
-  ClientClosedError,
-  QtConnectionError,
-  ServerClosingError,
-  RequestTimeoutError,
-  type QtTransportError,
-} from './wire/errors.js';
+import { ClientClosedError, QtConnectionError, RequestTimeoutError } from './wire/errors.js';
 import {
   resolveQtOptions,
   type QtEndpoint,
@@ -32,127 +23,26 @@ import {
   type ReplyQtPacket,
 } from './wire/packets.js';
 import { QtConnection, type ConnectionLimits, type QtStreamSocket } from './wire/qt-connection.js';
-import { dial, localErrorName, type DialTarget } from './client-dial.js';
+import { dial, type DialTarget } from './client-dial.js';
+import {
+  CLOSE_GRACE_MS,
+  resolveEndpoints,
+  lostError,
+  payloadOf,
+  replyError,
+  type Call,
+  type Callback,
+  type Channel,
+  type PendingPing,
+  type QtEndpointEvent,
+  type Slot,
+  type Waiter,
+} from './client-parts.js';
+
+export type { QtClientEvents, QtEndpointEvent } from './client-parts.js';
 import { localServerPath } from './local-path.js';
 import { QtRecord, type QtOutgoingPacket } from './qt-record.js';
-import { LOCAL_TRANSPORT, QtTelemetry, type QtCallTrace } from './telemetry/qt-telemetry.js';
-
-/** What `on('endpoint', …)` reports about one endpoint (an address, with balancing). */
-export interface QtEndpointEvent {
-  /** The host as configured (a name or an address); the local name for a local socket. */
-  host: string;
-  /** The address connected to: one of the host's addresses (balancing), or `host`. */
-  address: string;
-  port: number;
-  /**
-   * 'added' (found by resolving), 'up' (connected), 'draining' (its server is closing: it
-   * takes nothing new), 'down' (its connection was lost; it is retried), 'removed' (its
-   * address vanished from the name's records: drained, not retried).
-   */
-  state: 'added' | 'up' | 'draining' | 'down' | 'removed';
-}
-
-/** Events of ClientQt, for `on(event, callback)`. */
-export interface QtClientEvents {
-  [event: string]: (...args: never[]) => unknown;
-  /** A connection was made (also after a reconnect; with balancing, one per connection). */
-  connect: (socket: QtStreamSocket) => void;
-  /** A connection was lost or closed. */
-  disconnect: () => void;
-  /** A reconnect attempt is scheduled: attempt number, delay in ms, and for which endpoint. */
-  reconnecting: (attempt: number, delayMs: number, endpoint: QtEndpointEvent) => void;
-  /** The server broke the protocol or a limit; the connection is closed. */
-  protocolError: (error: QtTransportError) => void;
-  /** An endpoint came, went, or changed (see QtEndpointEvent). */
-  endpoint: (event: QtEndpointEvent) => void;
-}
-
-type Callback = (packet: WritePacket) => void;
-
-/** How long `close()` waits for the server to take what was emitted before aborting. */
-const CLOSE_GRACE_MS = 5000;
-
-/**
- * The error a failed request gets for an error reply's `err`: a server's closing notice
- * becomes ServerClosingError (the request did not run); anything else is passed on as sent.
- */
-function replyError(err: unknown): unknown {
-  if (
-    typeof err === 'object' &&
-    err !== null &&
-    (err as { code?: unknown }).code === 'QT_SERVER_CLOSING'
-  ) {
-    const message = (err as { message?: unknown }).message;
-    return new ServerClosingError(typeof message === 'string' ? message : 'The server is closing');
-  }
-  return err;
-}
-
-/** The payload of `send` / `emit`'s data: a QtRecord's own, or the data. */
-function payloadOf(data: unknown): unknown {
-  return data instanceof QtRecord ? data.data : data;
-}
-
-/** One connection and the requests waiting for their last reply on it. */
-interface Channel {
-  readonly socket: QtStreamSocket;
-  readonly conn: QtConnection;
-  readonly slot: Slot;
-  readonly calls: Map<number, Call>;
-  /** Pings sent on it and not answered yet, by their integer. */
-  readonly pings: Map<number, PendingPing>;
-  /** Its server drains (or its address vanished): nothing new goes out on it. */
-  draining: boolean;
-  /** Why this client dropped it itself (a protocol error or a limit). */
-  failure: unknown;
-}
-
-/** A request in flight: where it went, and how far the connection must have written it. */
-interface Call {
-  id: number;
-  channel: Channel | null;
-  readonly packet: ReadPacket;
-  readonly callback: Callback;
-  /** The connection's sentBytes() right after the request's frame was queued. */
-  endOffset: number;
-  /** Answered, failed or cancelled. */
-  done: boolean;
-  /** Its span, when it is traced (telemetry/qt-telemetry.ts). */
-  readonly trace: QtCallTrace | null;
-}
-
-/** A ping waiting for its pong (`ClientQt.ping`). */
-interface PendingPing {
-  /** performance.now() when the ping was queued for writing. */
-  sentAt: number;
-  resolve(ms: number): void;
-  reject(err: unknown): void;
-}
-
-/**
- * A place for one connection: to one address of an endpoint (balancing), or, with 'first',
- * to the first of the endpoints that connects. It holds at most one usable connection and
- * gets a new one with `reconnect`'s backoff when it is lost.
- */
-interface Slot {
-  readonly key: string;
-  readonly targets: DialTarget[];
-  readonly info: Omit<QtEndpointEvent, 'state'>;
-  channel: Channel | null;
-  connecting: boolean;
-  /** It had a connection and lost it (or its server drained): attempts follow the backoff. */
-  reconnecting: boolean;
-  attempt: number;
-  timer: NodeJS.Timeout | null;
-  /** Its address vanished: drained and never connected again. */
-  retired: boolean;
-  lastError: unknown;
-}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
+import { LOCAL_TRANSPORT, QtTelemetry } from './telemetry/qt-telemetry.js';
 
 /**
  * A NestJS ClientProxy on the Qt port: multiplexed connections (numeric ids) over
@@ -337,7 +227,7 @@ export class ClientQt extends ClientProxy {
         try {
           // The transport's own frame, not a Nest packet: Nest's serializer is not for it.
           if (!ready.conn.send(pingPacket(n), this.opts.codec)) {
-            pending.reject(ready.failure ?? this.lostError(ready.socket));
+            pending.reject(ready.failure ?? lostError(ready.socket));
           }
         } catch (err) {
           pending.reject(err);
@@ -928,7 +818,7 @@ export class ClientQt extends ClientProxy {
     const wasInUse = slot.channel === channel;
     if (wasInUse) slot.channel = null;
     this.emitter.emit('disconnect');
-    const lost = channel.failure ?? this.lostError(channel.socket);
+    const lost = channel.failure ?? lostError(channel.socket);
     // What the connection had not written whole cannot have run: it goes out elsewhere.
     // What it had written may have run: it fails, and is never sent twice.
     const written = channel.conn.writtenBytes();
@@ -960,22 +850,6 @@ export class ClientQt extends ClientProxy {
     if (this.balancing && !this.closedByUser) void this.refreshEndpoints();
     this.checkHopeless();
     this.updateStatus();
-  }
-
-  /** The error of requests on a lost connection: the socket's own, or a plain close. */
-  private lostError(socket: QtStreamSocket): QtConnectionError {
-    // A keepalive timeout is a NetworkError, "Connection timed out"; a plain close from the
-    // peer otherwise.
-    const socketError = socket.error() as number;
-    const code =
-      socket instanceof QLocalSocket
-        ? socketError >= 0
-          ? localErrorName(socketError)
-          : 'PeerClosedError'
-        : socketError >= 0
-          ? socketErrorName(socketError as SocketError)
-          : 'RemoteHostClosedError';
-    return new QtConnectionError(code, `The connection was lost: ${socket.errorString()}`);
   }
 
   /** 'connected' while any connection takes requests; 'reconnecting' while one is retried. */
@@ -1010,7 +884,6 @@ export class ClientQt extends ClientProxy {
   private refreshEndpoints(): Promise<void> {
     if (this.resolving) return this.resolving;
     const run = (async () => {
-      const throughProxy = this.opts.proxy.type === 'socks5' || this.opts.proxy.type === 'http';
       const previous = new Map<string, string[]>();
       for (const slot of this.slots) {
         if (slot.retired) continue;
@@ -1018,24 +891,9 @@ export class ClientQt extends ClientProxy {
         if (!list.includes(slot.info.address)) list.push(slot.info.address);
         previous.set(`${slot.info.host}|${slot.info.port}`, list);
       }
-      const wanted: Array<{ endpoint: QtEndpoint; address: string }> = [];
-      for (const endpoint of this.opts.endpoints) {
-        let addresses: string[];
-        if (throughProxy || isIP(endpoint.host)) addresses = [endpoint.host];
-        else {
-          try {
-            const found = await dns.lookup(endpoint.host, { all: true });
-            addresses = [...new Set(found.map((a) => a.address))];
-          } catch (err) {
-            addresses = previous.get(`${endpoint.host}|${endpoint.port}`) ?? [];
-            this.resolveError = new QtConnectionError(
-              'HostNotFoundError',
-              `Host ${endpoint.host} not found: ${(err as Error).message}`,
-            );
-          }
-        }
-        for (const address of addresses) wanted.push({ endpoint, address });
-      }
+      const throughProxy = this.opts.proxy.type === 'socks5' || this.opts.proxy.type === 'http';
+      const { wanted, error } = await resolveEndpoints(this.opts.endpoints, throughProxy, previous);
+      if (error) this.resolveError = error;
       this.applyEndpoints(wanted);
       this.resolvedOnce = true;
     })().finally(() => {
