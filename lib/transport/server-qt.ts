@@ -1,5 +1,4 @@
 import cluster from 'node:cluster';
-import * as dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 
 import { Server, type CustomTransportStrategy, type WritePacket } from '@nestjs/microservices';
@@ -7,8 +6,6 @@ import { finalize, tap, type Observable, type Subscription } from 'rxjs';
 
 import {
   BindFlag,
-  LocalServerSocketOption,
-  QHostAddress,
   QLocalServer,
   QSslServer,
   QTcpServer,
@@ -46,6 +43,7 @@ import {
 } from './wire/qt-connection.js';
 import { QtContext } from './qt-context.js';
 import { sslConfiguration } from './tls.js';
+import { accessFlags, listenAddress, systemdListenFd } from './listening.js';
 import { prepareLocalPath } from './local-path.js';
 import { LOCAL_TRANSPORT, QtTelemetry, type QtCallTrace } from './telemetry/qt-telemetry.js';
 
@@ -877,33 +875,4 @@ export class ServerQt
       void entry.conn.closeAndWait(CONNECTION_CLOSE_GRACE_MS);
     });
   }
-}
-
-/** The first descriptor systemd passed to this process (sd_listen_fds), or null. */
-function systemdListenFd(): number | null {
-  const count = Number(process.env.LISTEN_FDS ?? '0');
-  const pid = process.env.LISTEN_PID;
-  if (!Number.isInteger(count) || count < 1) return null;
-  if (pid !== undefined && pid !== '' && Number(pid) !== process.pid) return null;
-  return 3;
-}
-
-/** QLocalServer access flags for the `socketAccess` option. */
-function accessFlags(access: Array<'user' | 'group' | 'other' | 'world'>): number {
-  let flags = 0;
-  for (const a of access) {
-    if (a === 'user') flags |= LocalServerSocketOption.UserAccessOption;
-    if (a === 'group') flags |= LocalServerSocketOption.GroupAccessOption;
-    if (a === 'other') flags |= LocalServerSocketOption.OtherAccessOption;
-    if (a === 'world') flags |= LocalServerSocketOption.WorldAccessOption;
-  }
-  return flags;
-}
-
-/** The address to listen on: an address as given, or a host name's first address. */
-async function listenAddress(host: string): Promise<QHostAddress> {
-  const literal = new QHostAddress(host);
-  if (!literal.isNull()) return literal;
-  const { address } = await dns.lookup(host);
-  return new QHostAddress(address);
 }
