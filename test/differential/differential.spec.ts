@@ -26,7 +26,6 @@
  * import PyQt5; a proxy's cases if its binary (danted, microsocks, tinyproxy) is not
  * installed (QT_TEST_HIDE_BINARIES=danted,... pretends it is not).
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -49,13 +48,8 @@ import {
   type PeerBehaviour,
   type RecordingPeer,
 } from './peers.js';
-import { RECORDED } from './known-differences.js';
-import {
-  PORT_SCENARIOS,
-  runPortScenario,
-  type ScenarioParams,
-  type ScenarioResult,
-} from './port-scenarios.js';
+import { makeRunner, type Case } from './runner.js';
+import { PORT_SCENARIOS, type ScenarioParams } from './port-scenarios.js';
 
 jest.setTimeout(60000);
 
@@ -63,8 +57,6 @@ jest.setTimeout(60000);
 const PYTHON = process.env.QT_DIFF_PYTHON ?? '/usr/bin/python3';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DRIVER = path.join(here, 'qt_scenarios.py');
-/** A Qt run that takes longer than this is killed (the driver's own watchdog is 20 s). */
-const QT_RUN_TIMEOUT_MS = 25000;
 
 const PREFIX = 'differential:';
 const pyqtMissing = pyqt5MissingReason(PYTHON);
@@ -80,91 +72,7 @@ for (const [name, reason] of Object.entries(proxyMissing)) {
 
 // ---------------------------------------------------------------------- running both sides
 
-/** Runs `scenario` on real Qt in a child process (killed by PID after QT_RUN_TIMEOUT_MS). */
-function runQt(scenario: string, params: ScenarioParams): Promise<ScenarioResult> {
-  return new Promise((resolve) => {
-    execFile(
-      PYTHON,
-      [DRIVER, scenario, JSON.stringify(params)],
-      { timeout: QT_RUN_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20 },
-      (err, stdout, stderr) => {
-        const line = stdout.trim().split('\n').pop() ?? '';
-        try {
-          const parsed = JSON.parse(line) as ScenarioResult;
-          resolve(parsed);
-        } catch {
-          resolve({
-            events: [],
-            failure: `qt_scenarios.py ${scenario} gave no result (${err?.message ?? 'no error'}); stdout: ${stdout}; stderr: ${stderr}`,
-          });
-        }
-      },
-    );
-  });
-}
-
-/** What a run of one side needs: params, and what to undo afterwards. */
-interface Setup {
-  params: ScenarioParams;
-  /** The recording peer the scenario talks to, if any: its view is appended to the events. */
-  peer?: RecordingPeer;
-  cleanup?: () => void;
-}
-
-/**
- * A scenario where Qt and the port differ for a documented reason: both sides must keep
- * giving the lists recorded in known-differences.ts (under the scenario's name).
- */
-interface KnownDifference {
-  /** The docs/qt-differences.md section that documents it. */
-  section: string;
-}
-
-interface Case {
-  /** The scenario's name in qt_scenarios.py and port-scenarios.ts. */
-  scenario: string;
-  title: string;
-  setup: () => Promise<Setup> | Setup;
-  /** Rewrites Qt's events for one documented difference (see the comment at each use). */
-  normalise?: (qt: string[]) => string[];
-  known?: KnownDifference;
-}
-
-async function runSide(side: 'qt' | 'port', c: Case): Promise<string[]> {
-  const { params, peer, cleanup } = await c.setup();
-  try {
-    peer?.reset();
-    const result =
-      side === 'qt' ? await runQt(c.scenario, params) : await runPortScenario(c.scenario, params);
-    if (result.failure !== undefined) {
-      throw new Error(
-        `${side} run of ${c.scenario} failed:\n${result.failure}\nevents so far:\n${result.events.join('\n')}`,
-      );
-    }
-    return peer ? [...result.events, ...(await peer.report())] : result.events;
-  } finally {
-    cleanup?.();
-  }
-}
-
-async function check(c: Case): Promise<void> {
-  const qt = await runSide('qt', c);
-  const port = await runSide('port', c);
-  const recordTo = process.env.QT_DIFF_RECORD;
-  if (recordTo) {
-    // QT_DIFF_RECORD=/path/file.jsonl appends both lists, to record a known difference.
-    fs.appendFileSync(recordTo, JSON.stringify({ scenario: c.scenario, qt, port }) + '\n');
-  }
-  if (c.known) {
-    // A documented difference (c.known.section): both sides must still give what was recorded.
-    const recorded = RECORDED[c.scenario];
-    if (!recorded) throw new Error(`known-differences.ts has no recording of ${c.scenario}`);
-    expect({ qt }).toEqual({ qt: recorded.qt });
-    expect({ port }).toEqual({ port: recorded.port });
-    return;
-  }
-  expect(port).toEqual(c.normalise ? c.normalise(qt) : qt);
-}
+const { check, listQt } = makeRunner({ python: PYTHON, driver: DRIVER, table: PORT_SCENARIOS });
 
 // ---------------------------------------------------------------------- normalisations
 
@@ -664,11 +572,7 @@ describeQt('Qt 5.15 (PyQt5) and the port, scenario by scenario', () => {
   });
 
   it('the Qt driver and the port know the same scenarios', async () => {
-    const listed = await new Promise<string[]>((resolve, reject) =>
-      execFile(PYTHON, [DRIVER, '--list'], { timeout: 15000 }, (err, stdout) =>
-        err ? reject(err) : resolve(JSON.parse(stdout) as string[]),
-      ),
-    );
+    const listed = await listQt();
     expect(Object.keys(PORT_SCENARIOS).sort()).toEqual(listed);
   });
 

@@ -52,7 +52,7 @@ export interface ScenarioResult {
 }
 
 /** A value as JSON, as Python's json.dumps(..., separators=(',', ':')) writes it. */
-function js(value: unknown): string {
+export function js(value: unknown): string {
   return JSON.stringify(value);
 }
 
@@ -68,7 +68,7 @@ interface ServerTarget {
   errorString(): string;
 }
 
-class EventLog {
+export class EventLog {
   readonly events: string[] = [];
 
   add(text: string): void {
@@ -103,7 +103,7 @@ class EventLog {
 // ---------------------------------------------------------------------- recording
 
 /** Connects slots that log every signal of a QTcpSocket or QLocalSocket. */
-function record(sock: QAbstractSocket | QLocalSocket, log: EventLog): void {
+export function record(sock: QAbstractSocket | QLocalSocket, log: EventLog): void {
   const errorText = (e: number): string =>
     `errorOccurred(${e}, ${js(sock.errorString())}, state=${sock.state()})`;
   sock.stateChanged.connect((s: number) => log.add(`stateChanged(${s})`));
@@ -126,12 +126,12 @@ function record(sock: QAbstractSocket | QLocalSocket, log: EventLog): void {
 
 // ---------------------------------------------------------------------- waiting
 
-function spin(ms: number): Promise<void> {
+export function spin(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Waits until `predicate()` is true (polled every 5 ms); bounded by `ms`. */
-async function waitUntil(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+export async function waitUntil(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -142,25 +142,25 @@ async function waitUntil(predicate: () => boolean, ms = 5000, what = 'condition'
 const SETTLE_MS = 50;
 
 /** Lets late signals arrive before the next step is recorded. */
-function settle(): Promise<void> {
+export function settle(): Promise<void> {
   return spin(SETTLE_MS);
 }
 
-function text(data: Buffer): string {
+export function text(data: Buffer): string {
   return data.toString('utf8');
 }
 
 /** A path with the test's directories replaced by $DIR and $TMP (so logs do not vary). */
-function rel(p: string, params: ScenarioParams): string {
+export function rel(p: string, params: ScenarioParams): string {
   if (params.dir && p.startsWith(params.dir)) return '$DIR' + p.slice(params.dir.length);
   if (params.tmp && p.startsWith(params.tmp + '/')) return '$TMP' + p.slice(params.tmp.length);
   return p;
 }
 
-type Closable = QAbstractSocket | QLocalSocket | QTcpServer | QLocalServer;
+export type Closable = QAbstractSocket | QLocalSocket | QTcpServer | QLocalServer;
 
 /** Everything a scenario opens, closed at the end. */
-class Scope {
+export class Scope {
   private readonly objects: Closable[] = [];
 
   keep<T extends Closable>(obj: T): T {
@@ -180,7 +180,7 @@ class Scope {
   }
 }
 
-type Scenario = (scope: Scope, p: ScenarioParams, log: EventLog) => Promise<void>;
+export type Scenario = (scope: Scope, p: ScenarioParams, log: EventLog) => Promise<void>;
 
 const state = (s: { state(): number }): number => s.state();
 
@@ -802,8 +802,9 @@ export const PORT_SCENARIOS: Readonly<Record<string, Scenario>> = {
 export async function runPortScenario(
   name: string,
   params: ScenarioParams,
+  table: Readonly<Record<string, Scenario>> = PORT_SCENARIOS,
 ): Promise<ScenarioResult> {
-  const scenario = PORT_SCENARIOS[name];
+  const scenario = table[name];
   if (!scenario) throw new Error(`no port scenario named ${name}`);
   const log = new EventLog();
   const previous = qInstallMessageHandler((type, message) => {

@@ -811,12 +811,16 @@ def proxy_connect_fails(scope, p, log):
 # ---------------------------------------------------------------------- main
 
 
-def main():
+def main(scenarios=None):
+    """Runs the scenario named on the command line. Other drivers (the fidelity_*.py files
+    beside this one) import this module and pass their own table of scenarios."""
+    if scenarios is None:
+        scenarios = SCENARIOS
     if len(sys.argv) == 2 and sys.argv[1] == '--list':
-        print(json.dumps(sorted(SCENARIOS)))
+        print(json.dumps(sorted(scenarios)))
         return 0
-    if len(sys.argv) != 3 or sys.argv[1] not in SCENARIOS:
-        sys.stderr.write('usage: qt_scenarios.py SCENARIO JSON-PARAMS (--list for the names)\n')
+    if len(sys.argv) != 3 or sys.argv[1] not in scenarios:
+        sys.stderr.write('usage: %s SCENARIO JSON-PARAMS (--list for the names)\n' % sys.argv[0])
         return 2
     name, params = sys.argv[1], json.loads(sys.argv[2])
     signal.alarm(WATCHDOG_SECONDS)
@@ -831,7 +835,7 @@ def main():
     scope = Scope()
     status = 0
     try:
-        SCENARIOS[name](scope, params, log)
+        scenarios[name](scope, params, log)
         result = {'events': list(log.events)}
     except Exception:
         result = {'events': list(log.events), 'failure': traceback.format_exc()}
