@@ -9,7 +9,7 @@ import { QLocalSocket, socketErrorName, type SocketError } from '../qtnetwork/in
 
 import type { ReadPacket, WritePacket } from '@nestjs/microservices';
 
-import type { QtEndpoint } from './options.js';
+import type { QtEndpoint, ResolvedQtOptions } from './options.js';
 import { QtConnectionError, ServerClosingError, type QtTransportError } from './wire/errors.js';
 import type { QtConnection, QtStreamSocket } from './wire/qt-connection.js';
 import { localErrorName, type DialTarget } from './client-dial.js';
@@ -179,4 +179,98 @@ export async function resolveEndpoints(
     for (const address of addresses) wanted.push({ endpoint, address });
   }
   return { wanted, error };
+}
+
+// ---------------------------------------------------------------- slots
+
+export function newSlot(key: string, targets: DialTarget[], info: Slot['info']): Slot {
+  return {
+    key,
+    targets,
+    info,
+    channel: null,
+    connecting: false,
+    reconnecting: false,
+    attempt: 0,
+    timer: null,
+    retired: false,
+    lastError: null,
+  };
+}
+
+/**
+ * The slots when nothing is resolved: one for 'first' (it dials the endpoints in order), or
+ * connectionsPerEndpoint of them for a local socket with balancing.
+ */
+export function fixedSlots(o: ResolvedQtOptions, balancing: boolean): Slot[] {
+  if (o.transport === 'local') {
+    const copies = balancing ? o.connectionsPerEndpoint : 1;
+    return Array.from({ length: copies }, (_, i) =>
+      newSlot(`local|${i}`, [{ kind: 'local' }], { host: o.name, address: o.name, port: 0 }),
+    );
+  }
+  const targets: DialTarget[] = o.endpoints.map((e) => ({
+    kind: 'tcp',
+    host: e.host,
+    port: e.port,
+  }));
+  const first = o.endpoints[0];
+  return [newSlot('first', targets, { host: first.host, address: first.host, port: first.port })];
+}
+
+/** The addresses the live slots connect to, by `host|port` (what a failed lookup keeps). */
+export function addressesOf(slots: readonly Slot[]): Map<string, string[]> {
+  const byEndpoint = new Map<string, string[]>();
+  for (const slot of slots) {
+    if (slot.retired) continue;
+    const key = `${slot.info.host}|${slot.info.port}`;
+    const list = byEndpoint.get(key) ?? [];
+    if (!list.includes(slot.info.address)) list.push(slot.info.address);
+    byEndpoint.set(key, list);
+  }
+  return byEndpoint;
+}
+
+export interface SlotPlan {
+  /** The slots from now on, in the order of `wanted`. */
+  next: Slot[];
+  /** New slots; `first` marks an address's first copy (the one its 'added' event names). */
+  added: Array<{ slot: Slot; first: boolean }>;
+  /** Slots whose address is no longer wanted. */
+  vanished: Slot[];
+}
+
+/**
+ * Lines the slots up with the resolved addresses: one slot per address ×
+ * connectionsPerEndpoint, keeping the slots that still match (and their connections).
+ */
+export function planSlots(
+  slots: readonly Slot[],
+  wanted: ReadonlyArray<{ endpoint: QtEndpoint; address: string }>,
+  copies: number,
+): SlotPlan {
+  const byKey = new Map(slots.map((s) => [s.key, s]));
+  const plan: SlotPlan = { next: [], added: [], vanished: [] };
+  for (const { endpoint, address } of wanted) {
+    for (let i = 0; i < copies; i++) {
+      const key = `${endpoint.host}|${address}|${endpoint.port}|${i}`;
+      const existing = byKey.get(key);
+      if (existing) {
+        byKey.delete(key);
+        plan.next.push(existing);
+        continue;
+      }
+      // TLS checks each address's certificate against the configured name.
+      const peerName = isIP(endpoint.host) ? undefined : endpoint.host;
+      const slot = newSlot(key, [{ kind: 'tcp', host: address, port: endpoint.port, peerName }], {
+        host: endpoint.host,
+        address,
+        port: endpoint.port,
+      });
+      plan.next.push(slot);
+      plan.added.push({ slot, first: i === 0 });
+    }
+  }
+  plan.vanished = [...byKey.values()];
+  return plan;
 }

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
@@ -23,9 +22,12 @@ import {
   type ReplyQtPacket,
 } from './wire/packets.js';
 import { QtConnection, type ConnectionLimits, type QtStreamSocket } from './wire/qt-connection.js';
-import { dial, type DialTarget } from './client-dial.js';
+import { dial } from './client-dial.js';
 import {
   CLOSE_GRACE_MS,
+  addressesOf,
+  fixedSlots,
+  planSlots,
   resolveEndpoints,
   lostError,
   payloadOf,
@@ -104,7 +106,8 @@ export class ClientQt extends ClientProxy {
       : null;
     this.initializeSerializer(options as never);
     this.initializeDeserializer(options as never);
-    if (!this.balancing || this.opts.transport === 'local') this.slots = this.fixedSlots();
+    if (!this.balancing || this.opts.transport === 'local')
+      this.slots = fixedSlots(this.opts, this.balancing);
     const o = this.opts;
     this.telemetry = new QtTelemetry('client', () =>
       o.transport === 'local'
@@ -591,41 +594,6 @@ export class ClientQt extends ClientProxy {
 
   // ---------------------------------------------------------------- slots and connections
 
-  /** The slots when nothing is resolved: one ('first', or a local socket times connectionsPerEndpoint). */
-  private fixedSlots(): Slot[] {
-    const o = this.opts;
-    if (o.transport === 'local') {
-      const copies = this.balancing ? o.connectionsPerEndpoint : 1;
-      return Array.from({ length: copies }, (_, i) =>
-        this.newSlot(`local|${i}`, [{ kind: 'local' }], { host: o.name, address: o.name, port: 0 }),
-      );
-    }
-    const targets: DialTarget[] = o.endpoints.map((e) => ({
-      kind: 'tcp',
-      host: e.host,
-      port: e.port,
-    }));
-    const first = o.endpoints[0];
-    return [
-      this.newSlot('first', targets, { host: first.host, address: first.host, port: first.port }),
-    ];
-  }
-
-  private newSlot(key: string, targets: DialTarget[], info: Slot['info']): Slot {
-    return {
-      key,
-      targets,
-      info,
-      channel: null,
-      connecting: false,
-      reconnecting: false,
-      attempt: 0,
-      timer: null,
-      retired: false,
-      lastError: null,
-    };
-  }
-
   private endpointEvent(slot: Slot, state: QtEndpointEvent['state']): void {
     this.emitter.emit('endpoint', { ...slot.info, state });
   }
@@ -884,13 +852,7 @@ export class ClientQt extends ClientProxy {
   private refreshEndpoints(): Promise<void> {
     if (this.resolving) return this.resolving;
     const run = (async () => {
-      const previous = new Map<string, string[]>();
-      for (const slot of this.slots) {
-        if (slot.retired) continue;
-        const list = previous.get(`${slot.info.host}|${slot.info.port}`) ?? [];
-        if (!list.includes(slot.info.address)) list.push(slot.info.address);
-        previous.set(`${slot.info.host}|${slot.info.port}`, list);
-      }
+      const previous = addressesOf(this.slots);
       const throughProxy = this.opts.proxy.type === 'socks5' || this.opts.proxy.type === 'http';
       const { wanted, error } = await resolveEndpoints(this.opts.endpoints, throughProxy, previous);
       if (error) this.resolveError = error;
@@ -905,40 +867,22 @@ export class ClientQt extends ClientProxy {
 
   private applyEndpoints(wanted: Array<{ endpoint: QtEndpoint; address: string }>): void {
     if (this.closedByUser) return;
-    const byKey = new Map(this.slots.map((s) => [s.key, s]));
-    const next: Slot[] = [];
-    const copies = this.opts.connectionsPerEndpoint;
-    for (const { endpoint, address } of wanted) {
-      for (let i = 0; i < copies; i++) {
-        const key = `${endpoint.host}|${address}|${endpoint.port}|${i}`;
-        const existing = byKey.get(key);
-        if (existing) {
-          byKey.delete(key);
-          next.push(existing);
-          continue;
-        }
-        const name = isIP(endpoint.host) ? undefined : endpoint.host;
-        const slot = this.newSlot(
-          key,
-          [{ kind: 'tcp', host: address, port: endpoint.port, peerName: name }],
-          { host: endpoint.host, address, port: endpoint.port },
-        );
-        next.push(slot);
-        if (i === 0) this.endpointEvent(slot, 'added');
-        // Connected now if the client is in use; otherwise by the next request.
-        if (this.resolvedOnce && (this.channels.size > 0 || this.waiters.length > 0)) {
-          queueMicrotask(() => this.open(slot));
-        }
+    const plan = planSlots(this.slots, wanted, this.opts.connectionsPerEndpoint);
+    for (const { slot, first } of plan.added) {
+      if (first) this.endpointEvent(slot, 'added');
+      // Connected now if the client is in use; otherwise by the next request.
+      if (this.resolvedOnce && (this.channels.size > 0 || this.waiters.length > 0)) {
+        queueMicrotask(() => this.open(slot));
       }
     }
     // Vanished addresses: drained (their requests keep their answers), never retried.
-    for (const slot of byKey.values()) {
+    for (const slot of plan.vanished) {
       slot.retired = true;
       this.stopRetrying(slot);
       if (slot.channel) this.drain(slot.channel, 'removed');
       else this.endpointEvent(slot, 'removed');
     }
-    this.slots = next;
+    this.slots = plan.next;
     this.updateStatus();
   }
 }

@@ -996,13 +996,22 @@ describe('QLocalServer in the abstract namespace (Linux)', () => {
   // abstract namespace only with itself (docs/qt-differences.md). The Qt-address tests
   // below run where Node uses the exact length.
   const pads = process.platform === 'linux' && nodePadsAbstractNames();
-  const itQtAbstract = process.platform === 'linux' && !pads ? it : it.skip;
-  if (pads) {
-    console.log(
-      'qlocal-server-security: this Node pads abstract socket names to the full sun_path, so ' +
-        "Qt's exact-length abstract addresses cannot be reached; the 3 Qt-address tests are skipped",
-    );
-  }
+  const qtAbstractSkip =
+    process.platform !== 'linux'
+      ? 'the abstract namespace exists on Linux only'
+      : pads
+        ? "this Node pads abstract socket names to the full sun_path, so Qt's exact-length " +
+          'abstract addresses cannot be reached (docs/qt-differences.md)'
+        : null;
+  /** `it`, or `it.skip` with the reason printed for this test. */
+  const itQtAbstract = (title: string, fn: () => Promise<void>, timeout?: number): void => {
+    if (qtAbstractSkip === null) {
+      it(title, fn, timeout);
+      return;
+    }
+    console.log(`qlocal-server-security: skipped "${title}": ${qtAbstractSkip}`);
+    it.skip(title, fn, timeout);
+  };
 
   // Qt binds an abstract name as exactly its bytes (address length = offsetof(sun_path) + 1 +
   // name length); /proc/net/unix then shows "@<path>". A peer that uses another length (for
