@@ -111,6 +111,22 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // A Promise in a condition is always truthy: `if (!server.listen(name))` without `await`
+  // never sees a failure. tsc rejects `if (promise)` (TS2801) but accepts `!promise`; this
+  // rule rejects both (test/qtnetwork/types/promise-conditions.spec.ts). It needs type
+  // information, hence the project service (TypeScript files only).
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksConditionals: true, checksVoidReturn: false, checksSpreads: false },
+      ],
+    },
+  },
   // The layers (README, "Architecture"): imports point down only, and a wrong one fails lint.
   ...layerRules(),
   {

@@ -16,10 +16,18 @@ export {
   NetworkLayerProtocol,
   SocketOption,
   BindFlag,
+  PauseMode,
   socketErrorName,
+  type BindMode,
+  type PauseModes,
 } from './kernel/socket-enums.js';
 export { OpenModeFlag, type OpenMode } from './core/open-mode.js';
-export { QHostAddress, SpecialAddress, ConversionModeFlag } from './kernel/qhost-address.js';
+export {
+  QHostAddress,
+  SpecialAddress,
+  ConversionModeFlag,
+  type ConversionMode,
+} from './kernel/qhost-address.js';
 export { QIODevice, type WritableData } from './core/qiodevice.js';
 export { QAbstractSocket } from './socket/qabstract-socket.js';
 export { QTcpSocket } from './socket/qtcp-socket.js';
@@ -33,6 +41,12 @@ export { QSslKey } from './ssl/qssl-key.js';
 export { QSslCipher } from './ssl/qssl-cipher.js';
 export { QSslError, SslError } from './ssl/qssl-error.js';
 export { QSslConfiguration } from './ssl/qssl-configuration.js';
+export { QSslPreSharedKeyAuthenticator } from './ssl/qssl-pre-shared-key-authenticator.js';
+export {
+  QOcspResponse,
+  QOcspCertificateStatus,
+  QOcspRevocationReason,
+} from './ssl/qocsp-response.js';
 export { QSslSocket } from './ssl/qssl-socket.js';
 export { QSslServer } from './ssl/qssl-server.js';
 export {
@@ -40,9 +54,21 @@ export {
   LocalSocketError,
   LocalServerSocketOption,
   LocalSocketOption,
+  type LocalServerSocketOptions,
+  type LocalSocketOptions,
 } from './socket/local-socket-enums.js';
 export { QLocalSocket } from './socket/qlocal-socket.js';
-export { QNetworkProxy, ProxyType, ProxyCapability } from './kernel/qnetwork-proxy.js';
+export {
+  QNetworkProxy,
+  ProxyType,
+  ProxyCapability,
+  type ProxyCapabilities,
+} from './kernel/qnetwork-proxy.js';
+export {
+  KnownHeaders,
+  type HeaderValue,
+  type ParsedHeaderValue,
+} from './kernel/network-headers.js';
 export { QNetworkProxyQuery, QueryType } from './kernel/qnetwork-proxy-query.js';
 export { QNetworkProxyFactory } from './kernel/qnetwork-proxy-factory.js';
 export { QAuthenticator } from './kernel/qauthenticator.js';

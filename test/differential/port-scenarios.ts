@@ -131,7 +131,11 @@ export function spin(ms: number): Promise<void> {
 }
 
 /** Waits until `predicate()` is true (polled every 5 ms); bounded by `ms`. */
-export async function waitUntil(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+export async function waitUntil(
+  predicate: () => boolean,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);

@@ -39,21 +39,31 @@ export class ByteQueue {
     return out;
   }
 
-  /** Returns up to `max` bytes without removing them. */
-  peek(max: number): Buffer {
-    const n = Math.min(Math.max(0, Math.floor(max)), this.total);
+  /**
+   * Returns up to `max` bytes without removing them, starting `from` bytes in (a read
+   * transaction's position).
+   */
+  peek(max: number, from = 0): Buffer {
+    const start = Math.min(Math.max(0, Math.floor(from)), this.total);
+    const n = Math.min(Math.max(0, Math.floor(max)), this.total - start);
     if (n === 0) return Buffer.alloc(0);
-    const first = this.chunks[0];
-    if (first.length - this.head >= n) return first.subarray(this.head, this.head + n);
+    // Find the chunk that holds byte `start`.
+    let i = 0;
+    let offset = this.head + start;
+    while (offset >= this.chunks[i].length) {
+      offset -= this.chunks[i].length;
+      i++;
+    }
+    const first = this.chunks[i];
+    if (first.length - offset >= n) return first.subarray(offset, offset + n);
     const out = Buffer.allocUnsafe(n);
     let copied = 0;
-    let offset = this.head;
-    for (const chunk of this.chunks) {
+    for (; copied < n; i++) {
+      const chunk = this.chunks[i];
       const take = Math.min(chunk.length - offset, n - copied);
       chunk.copy(out, copied, offset, offset + take);
       copied += take;
       offset = 0;
-      if (copied === n) break;
     }
     return out;
   }
@@ -76,17 +86,24 @@ export class ByteQueue {
     return dropped;
   }
 
-  /** Index of the first `byte` within the first `limit` bytes, or -1. */
-  indexOf(byte: number, limit: number = this.total): number {
-    const max = Math.min(limit, this.total);
+  /**
+   * Index (counted from the front) of the first `byte` among the `limit` bytes that start
+   * `from` bytes in, or -1.
+   */
+  indexOf(byte: number, limit: number = this.total, from = 0): number {
+    const max = Math.min(from + limit, this.total);
     let base = 0;
     let offset = this.head;
     for (const chunk of this.chunks) {
       if (base >= max) break;
-      const end = Math.min(chunk.length, offset + (max - base));
-      const i = chunk.indexOf(byte, offset);
-      if (i >= 0 && i < end) return base + (i - offset);
-      base += chunk.length - offset;
+      const size = chunk.length - offset;
+      if (base + size > from) {
+        const begin = offset + Math.max(0, from - base);
+        const end = Math.min(chunk.length, offset + (max - base));
+        const i = chunk.indexOf(byte, begin);
+        if (i >= 0 && i < end) return base + (i - offset);
+      }
+      base += size;
       offset = 0;
     }
     return -1;

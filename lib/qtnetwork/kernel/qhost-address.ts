@@ -1,6 +1,21 @@
+import {
+  clearBitsFrom,
+  formatIp4,
+  formatIp6,
+  ip4Bytes,
+  netmaskPrefixLength,
+  parseIp4,
+  parseIp6,
+  samePrefix,
+  simplified,
+  toUInt,
+} from './ip-address-utils.js';
 import { NetworkLayerProtocol } from './socket-enums.js';
 
-/** `QHostAddress::SpecialAddress`, with Qt's values. */
+/**
+ * `QHostAddress::SpecialAddress`, with Qt's values. Being a TypeScript enum, each value is a
+ * plain number at run time; see `QHostAddress`'s constructor for how numbers are read.
+ */
 export enum SpecialAddress {
   Null = 0,
   Broadcast = 1,
@@ -21,209 +36,154 @@ export enum ConversionModeFlag {
   TolerantConversion = 0xff,
 }
 
+/** `QHostAddress::ConversionMode`: ConversionModeFlag values combined with `|`. */
+export type ConversionMode = number;
+
+/**
+ * Qt's private address classification. The kinds from GlobalAddress on share its bit, so
+ * private-network, unique-local and site-local addresses are global too (as Qt documents).
+ */
+enum AddressClass {
+  Unknown = 0,
+  Loopback = 1,
+  LocalNet = 2,
+  LinkLocal = 3,
+  Multicast = 4,
+  Broadcast = 5,
+  Global = 16,
+  PrivateNetwork = 18,
+  UniqueLocal = 19,
+  SiteLocal = 20,
+}
+
+const P = NetworkLayerProtocol;
 const LOOPBACK_V4 = 0x7f000001;
+const BROADCAST_V4 = 0xffffffff;
+/** Numbers up to this one are read as SpecialAddress values, larger ones as IPv4 addresses. */
+const LAST_SPECIAL = SpecialAddress.AnyIPv4;
 
-/**
- * Parses one IPv4 number the way C's strtoull does with base 0 (which Qt uses):
- * `0x` prefix is hex, a leading `0` is octal, anything else decimal.
- */
-function parseIp4Number(text: string): number | null {
-  let base = 10;
-  let digits = text;
-  if (/^0[xX]/.test(text)) {
-    base = 16;
-    digits = text.slice(2);
-  } else if (text.length > 1 && text[0] === '0') {
-    base = 8;
-    digits = text.slice(1);
-  }
-  const valid = base === 16 ? /^[0-9a-fA-F]+$/ : base === 8 ? /^[0-7]+$/ : /^[0-9]+$/;
-  if (!valid.test(digits)) return null;
-  const value = parseInt(digits, base);
-  return Number.isSafeInteger(value) ? value : null;
+function word32(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 }
 
 /**
- * Qt's IPv4 parser (inet_aton rules): "a.b.c.d", "a.b.c" (c is 16 bits), "a.b" (b is 24
- * bits) and "a" (32 bits), each part decimal, octal or hex.
+ * The IPv4 address the IPv6 address `b` stands for under `mode`, or null (Qt's
+ * convertToIpv4). "::" converts as the unspecified address or, like any other
+ * IPv4-compatible address except "::1", with ConvertV4CompatToIPv4; "::1" only as localhost.
  */
-function parseIPv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length > 4) return null;
-  let address = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const value = parseIp4Number(parts[i]);
-    if (value === null) return null;
-    const last = i === parts.length - 1;
-    // The last part fills all the bytes that remain.
-    const bits = last ? 8 * (4 - i) : 8;
-    if (value >= 2 ** bits) return null;
-    address = address * 2 ** bits + value;
-  }
-  return address >>> 0;
+function convertToIPv4(b: Uint8Array, mode: ConversionMode): number | null {
+  if (mode === ConversionModeFlag.StrictConversion) return null;
+  if (word32(b, 0) !== 0 || word32(b, 4) !== 0) return null;
+  const mid = word32(b, 8);
+  const low = word32(b, 12);
+  if (mid === 0xffff && mode & ConversionModeFlag.ConvertV4MappedToIPv4) return low;
+  if (mid !== 0) return null;
+  if (low === 0 && mode & ConversionModeFlag.ConvertUnspecifiedAddress) return 0;
+  if (low === 1 && mode & ConversionModeFlag.ConvertLocalHost) return LOOPBACK_V4;
+  if (low !== 1 && mode & ConversionModeFlag.ConvertV4CompatToIPv4) return low;
+  return null;
 }
 
-/** Strict dotted quad, no leading zeros: the only IPv4 form allowed inside IPv6. */
-function parseEmbeddedIPv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  let address = 0;
-  for (const part of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return null;
-    const value = Number(part);
-    if (value > 255) return null;
-    address = address * 256 + value;
-  }
-  return address >>> 0;
-}
-
-function parseIPv6(text: string): Uint8Array | null {
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const words = (half: string): number[] | null => {
-    if (half === '') return [];
-    const out: number[] = [];
-    const groups = half.split(':');
-    for (let i = 0; i < groups.length; i++) {
-      const group = groups[i];
-      if (i === groups.length - 1 && group.includes('.')) {
-        const v4 = parseEmbeddedIPv4(group);
-        if (v4 === null) return null;
-        out.push(v4 >>> 16, v4 & 0xffff);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(group)) return null;
-        out.push(parseInt(group, 16));
-      }
-    }
-    return out;
-  };
-  const head = words(halves[0]);
-  const tail = halves.length === 2 ? words(halves[1]) : [];
-  if (head === null || tail === null) return null;
-  // An embedded IPv4 address may only end the address.
-  if (halves.length === 2 && halves[0].includes('.')) return null;
-  const count = head.length + tail.length;
-  if (halves.length === 1 ? count !== 8 : count > 7) return null;
-  const all = [...head, ...new Array<number>(8 - count).fill(0), ...tail];
-  const bytes = new Uint8Array(16);
-  all.forEach((w, i) => {
-    bytes[2 * i] = w >> 8;
-    bytes[2 * i + 1] = w & 0xff;
-  });
-  return bytes;
-}
-
-function formatIPv4(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
-}
-
-/** Qt's IPv6 text form: lower-case hex, the longest run (two or more) of zero words as "::". */
-function formatIPv6(b: Uint8Array): string {
-  const zero10 = b.subarray(0, 10).every((x) => x === 0);
-  let embeddedIp4 = false;
-  if (zero10) {
-    if (b[10] === 0xff && b[11] === 0xff) {
-      embeddedIp4 = true;
-    } else if (b[10] === 0 && b[11] === 0) {
-      if (b[12] !== 0 || b[13] !== 0 || b[14] !== 0) embeddedIp4 = true;
-      else if (b[15] === 0) return '::';
-    }
-  }
-  let runLength = 0;
-  let runOffset = -1;
-  for (let i = 0; i < 16; i += 2) {
-    if (b[i] === 0 && b[i + 1] === 0) {
-      let j = i;
-      while (j < 16 && b[j] === 0 && b[j + 1] === 0) j += 2;
-      if (j - i > runLength) {
-        runLength = j - i;
-        runOffset = i;
-      }
-      i = j;
-    }
-  }
-  if (runLength < 4) runOffset = -1;
-  let out = runOffset === 0 ? ':' : '';
-  for (let i = 0; i < 16; i += 2) {
-    if (i === runOffset) {
-      out += ':';
-      i += runLength - 2;
-      continue;
-    }
-    if (i === 12 && embeddedIp4) {
-      return out + `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-    }
-    out += ((b[i] << 8) | b[i + 1]).toString(16);
-    if (i !== 14) out += ':';
-  }
-  return out;
-}
-
-function isAllZero(b: Uint8Array): boolean {
+function isZero(b: Uint8Array): boolean {
   return b.every((x) => x === 0);
 }
 
 /**
  * An IPv4 or IPv6 address, as Qt's QHostAddress: parsed with Qt's rules (inet_aton forms
- * for IPv4, scope ids for IPv6), printed in Qt's canonical text, compared with Qt's
- * conversion modes. It holds addresses only, never host names.
+ * for IPv4, scope ids for IPv6), printed in Qt's canonical text, classified and compared
+ * as Qt 6 does. It holds addresses only, never host names.
+ *
+ * Numbers: Qt has one constructor for a `SpecialAddress` and another for an IPv4 address
+ * as a quint32. TypeScript's enum values are plain numbers, so a number stands for the
+ * special address of that value when it is 0 to 6 (`SpecialAddress.AnyIPv4`), and for the
+ * IPv4 address when it is 7 to 0xFFFFFFFF: `new QHostAddress(0x7f000001)` is 127.0.0.1,
+ * `new QHostAddress(SpecialAddress.LocalHost)` (that is, 2) is 127.0.0.1 too. For an IPv4
+ * address that may be below 0.0.0.7, use `QHostAddress.fromIPv4Address(n)`, which always
+ * reads `n` as an address. Other numbers throw a RangeError.
  */
 export class QHostAddress {
   static readonly SpecialAddress = SpecialAddress;
   static readonly ConversionModeFlag = ConversionModeFlag;
 
-  private proto: NetworkLayerProtocol = NetworkLayerProtocol.UnknownNetworkLayerProtocol;
-  private v4 = 0;
-  private v6: Uint8Array = new Uint8Array(16);
+  private proto: NetworkLayerProtocol = P.UnknownNetworkLayerProtocol;
+  /**
+   * The IPv4 form, as Qt keeps it: the address itself for IPv4; for IPv6, the IPv4 address
+   * an IPv4-mapped address carries (0 for any other IPv6 address).
+   */
+  private a = 0;
+  /** The IPv6 form: the address itself for IPv6; for IPv4, its IPv4-mapped form ("::" for 0.0.0.0). */
+  private a6 = new Uint8Array(16);
   private scope = '';
 
-  /** A null address, the address in `text` (null if it does not parse), a special address, or a copy. */
-  constructor(address?: string | SpecialAddress | QHostAddress) {
+  /** The IPv4 address `ip4Addr` (0 to 0xFFFFFFFF), never a special address: 2 is 0.0.0.2. */
+  static fromIPv4Address(ip4Addr: number): QHostAddress {
+    const address = new QHostAddress();
+    address.setIPv4(checkedIPv4(ip4Addr));
+    return address;
+  }
+
+  /** A null address. */
+  constructor();
+  /** The IPv4 or IPv6 address in `address`; null if it does not parse (see `setAddress`). */
+  constructor(address: string);
+  /** The special address; a plain number 0 to 6 is read as one (see the class comment). */
+  constructor(address: SpecialAddress);
+  /** The IPv4 address `ip4Addr` when it is 7 or more (0x7f000001 is 127.0.0.1; see the class comment). */
+  constructor(ip4Addr: number);
+  /** The IPv6 address in 16 bytes, network byte order (a Buffer will do). */
+  constructor(ip6Addr: Uint8Array);
+  /** A copy of `copy`. */
+  constructor(copy: QHostAddress);
+  constructor(address?: string | SpecialAddress | number | Uint8Array | QHostAddress | null);
+  constructor(address?: string | SpecialAddress | number | Uint8Array | QHostAddress | null) {
     if (address instanceof QHostAddress) {
       this.proto = address.proto;
-      this.v4 = address.v4;
-      this.v6 = new Uint8Array(address.v6);
+      this.a = address.a;
+      this.a6 = new Uint8Array(address.a6);
       this.scope = address.scope;
-    } else if (typeof address === 'string') {
+    } else if (address !== undefined && address !== null) {
       this.setAddress(address);
-    } else if (typeof address === 'number') {
-      this.setSpecial(address);
     }
   }
 
   /**
-   * Parses `address` (surrounding white space is ignored, as in Qt). Returns false, and
-   * leaves the address null, if it is not an IPv4 or IPv6 address.
+   * Sets the address. Text is parsed as Qt does (white space around it is ignored);
+   * returns false, and leaves the address null, if it is not an IPv4 or IPv6 address.
+   * The other forms are those of the constructor and return true (Qt's return nothing).
+   * The scope id is replaced: by the text's, or by none.
    */
-  setAddress(address: string | SpecialAddress): boolean {
-    this.clear();
+  setAddress(address: string): boolean;
+  setAddress(address: SpecialAddress): boolean;
+  setAddress(ip4Addr: number): boolean;
+  setAddress(ip6Addr: Uint8Array): boolean;
+  setAddress(address: string | SpecialAddress | number | Uint8Array): boolean;
+  setAddress(address: string | SpecialAddress | number | Uint8Array): boolean {
     if (typeof address === 'number') {
-      this.setSpecial(address);
+      const value = checkedIPv4(address);
+      if (value <= LAST_SPECIAL) this.setSpecial(value as SpecialAddress);
+      else this.setIPv4(value);
       return true;
     }
-    const text = address.trim();
-    if (text.includes(':')) {
-      const percent = text.indexOf('%');
-      if (percent >= 0 && text.indexOf('%', percent + 1) >= 0) return false;
-      const bytes = parseIPv6(percent >= 0 ? text.slice(0, percent) : text);
-      if (!bytes) return false;
-      this.proto = NetworkLayerProtocol.IPv6Protocol;
-      this.v6 = bytes;
-      this.scope = percent >= 0 ? text.slice(percent + 1) : '';
+    if (address instanceof Uint8Array) {
+      if (address.length !== 16) {
+        throw new RangeError(`QHostAddress: an IPv6 address is 16 bytes, not ${address.length}`);
+      }
+      this.setIPv6(address);
       return true;
     }
-    const v4 = text === '' ? null : parseIPv4(text);
-    if (v4 === null) return false;
-    this.proto = NetworkLayerProtocol.IPv4Protocol;
-    this.v4 = v4;
-    return true;
+    if (typeof address !== 'string') {
+      throw new TypeError(
+        'QHostAddress: an address is a string, a number, 16 bytes or a SpecialAddress',
+      );
+    }
+    return this.parse(address);
   }
 
   /** Makes this the null address. */
   clear(): void {
-    this.proto = NetworkLayerProtocol.UnknownNetworkLayerProtocol;
-    this.v4 = 0;
-    this.v6 = new Uint8Array(16);
+    this.proto = P.UnknownNetworkLayerProtocol;
+    this.a = 0;
+    this.a6 = new Uint8Array(16);
     this.scope = '';
   }
 
@@ -234,84 +194,189 @@ export class QHostAddress {
 
   /** True for the null address (the default, or a failed parse). */
   isNull(): boolean {
-    return this.proto === NetworkLayerProtocol.UnknownNetworkLayerProtocol;
+    return this.proto === P.UnknownNetworkLayerProtocol;
   }
 
-  /** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8. */
+  /** True for 127.0.0.0/8 (also IPv4-mapped) and ::1. */
   isLoopback(): boolean {
-    const v4 = this.asIPv4(ConversionModeFlag.ConvertV4MappedToIPv4);
-    if (v4 !== null) return v4 >>> 24 === 127;
-    if (this.proto === NetworkLayerProtocol.IPv6Protocol) {
-      return this.v6.subarray(0, 15).every((x) => x === 0) && this.v6[15] === 1;
+    return this.classify() === AddressClass.Loopback;
+  }
+
+  /**
+   * True for an address not reserved for a special purpose: not loopback, link-local,
+   * multicast, broadcast, 0.0.0.0/8, 240.0.0.0/4, "::" or fe00::/9. Private networks
+   * (RFC 1918), unique-local (fc00::/7) and site-local (fec0::/10) addresses are global.
+   */
+  isGlobal(): boolean {
+    return (this.classify() & AddressClass.Global) !== 0;
+  }
+
+  /** True for 169.254.0.0/16 (also IPv4-mapped) and fe80::/10. */
+  isLinkLocal(): boolean {
+    return this.classify() === AddressClass.LinkLocal;
+  }
+
+  /** True for the deprecated IPv6 site-local addresses, fec0::/10. */
+  isSiteLocal(): boolean {
+    return this.classify() === AddressClass.SiteLocal;
+  }
+
+  /** True for IPv6 unique local unicast addresses, fc00::/7. */
+  isUniqueLocalUnicast(): boolean {
+    return this.classify() === AddressClass.UniqueLocal;
+  }
+
+  /**
+   * True for the private networks of RFC 1918 (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16,
+   * also IPv4-mapped) and IPv6 unique local unicast addresses (Qt 6.6).
+   */
+  isPrivateUse(): boolean {
+    const kind = this.classify();
+    return kind === AddressClass.PrivateNetwork || kind === AddressClass.UniqueLocal;
+  }
+
+  /** True for 224.0.0.0/4 (also IPv4-mapped) and ff00::/8. */
+  isMulticast(): boolean {
+    return this.classify() === AddressClass.Multicast;
+  }
+
+  /** True for 255.255.255.255 (also IPv4-mapped); not for a network's own broadcast address. */
+  isBroadcast(): boolean {
+    return this.classify() === AddressClass.Broadcast;
+  }
+
+  /**
+   * True if this address is in the network `subnet`/`netmask`: the first `netmask` bits
+   * (capped at 32 or 128) are those of `subnet`, which can be any address of that network.
+   * False when the protocols differ (an IPv4-mapped IPv6 address is not in an IPv4 network),
+   * for Any and null addresses, and for a negative `netmask`. The scope id is not compared.
+   * The pair form takes what `parseSubnet` returns.
+   */
+  isInSubnet(subnet: QHostAddress, netmask: number): boolean;
+  isInSubnet(subnet: readonly [QHostAddress, number]): boolean;
+  isInSubnet(subnet: QHostAddress | readonly [QHostAddress, number], netmask?: number): boolean {
+    const [network, length] = subnet instanceof QHostAddress ? [subnet, netmask] : subnet;
+    const prefix = checkedInt('netmask', length);
+    if (network.proto !== this.proto || prefix < 0) return false;
+    if (this.proto === P.IPv4Protocol) {
+      return samePrefix(ip4Bytes(this.a), ip4Bytes(network.a), Math.min(prefix, 32));
+    }
+    if (this.proto === P.IPv6Protocol) {
+      return samePrefix(this.a6, network.a6, Math.min(prefix, 128));
     }
     return false;
   }
 
-  /** True for 224.0.0.0/4 and ff00::/8. */
-  isMulticast(): boolean {
-    const v4 = this.asIPv4(ConversionModeFlag.ConvertV4MappedToIPv4);
-    if (v4 !== null) return v4 >>> 28 === 0xe;
-    return this.proto === NetworkLayerProtocol.IPv6Protocol && this.v6[0] === 0xff;
-  }
-
-  /** True for 169.254.0.0/16 and fe80::/10. */
-  isLinkLocal(): boolean {
-    const v4 = this.asIPv4(ConversionModeFlag.ConvertV4MappedToIPv4);
-    if (v4 !== null) return v4 >>> 16 === 0xa9fe;
-    return (
-      this.proto === NetworkLayerProtocol.IPv6Protocol &&
-      this.v6[0] === 0xfe &&
-      (this.v6[1] & 0xc0) === 0x80
-    );
-  }
-
-  /** True for 255.255.255.255 (also IPv4-mapped). */
-  isBroadcast(): boolean {
-    return this.asIPv4(ConversionModeFlag.ConvertV4MappedToIPv4) === 0xffffffff;
-  }
-
-  /** The IPv4 address as a 32-bit number (IPv4-mapped IPv6 converts); 0 when not IPv4. */
-  toIPv4Address(): number {
-    return (
-      this.asIPv4(
-        ConversionModeFlag.ConvertV4MappedToIPv4 | ConversionModeFlag.ConvertUnspecifiedAddress,
-      ) ?? 0
-    );
-  }
-
-  /** The 16 bytes of the IPv6 form (IPv4 addresses are returned IPv4-mapped; 0.0.0.0 as "::"). */
-  toIPv6Address(): Uint8Array {
-    if (this.proto === NetworkLayerProtocol.IPv4Protocol && this.v4 !== 0) {
-      const b = new Uint8Array(16);
-      b[10] = 0xff;
-      b[11] = 0xff;
-      b[12] = this.v4 >>> 24;
-      b[13] = (this.v4 >>> 16) & 0xff;
-      b[14] = (this.v4 >>> 8) & 0xff;
-      b[15] = this.v4 & 0xff;
-      return b;
+  /**
+   * Parses a network, "address/prefix-length", as Qt does; returns its network address
+   * (host bits cleared) and prefix length, or `[null address, -1]` when it does not parse.
+   * Accepted: "a.b.c.d/n" (n 0 to 32), "a.b.c.d/255.255.255.0" (a netmask, any form
+   * `setAddress` reads), "ipv6/n" (n 0 to 128, scope id kept), and IPv4 with trailing parts
+   * left out, with or without a last dot ("10/8", "192.168.1.", "10.1"): without a prefix,
+   * 8 bits for each part given. IPv4 parts are decimal (leading zeros allowed, no hex).
+   */
+  static parseSubnet(subnet: string): [QHostAddress, number] {
+    const invalid = (): [QHostAddress, number] => [new QHostAddress(), -1];
+    if (subnet === '') return invalid();
+    const slash = subnet.indexOf('/');
+    const netText = slash >= 0 ? subnet.slice(0, slash) : subnet;
+    const isIPv6 = netText.includes(':');
+    let netmask = -1;
+    if (slash >= 0) {
+      const maskText = subnet.slice(slash + 1);
+      if (!isIPv6 && maskText.includes('.')) {
+        const mask = new QHostAddress();
+        if (!mask.setAddress(maskText)) return invalid();
+        netmask = netmaskPrefixLength(mask.proto === P.IPv4Protocol ? ip4Bytes(mask.a) : mask.a6);
+        if (netmask < 0) return invalid();
+      } else {
+        const value = toUInt(maskText);
+        if (value === null) return invalid();
+        // Qt stores the unsigned value in an int: 4294967295 becomes -1, "no prefix given".
+        netmask = value | 0;
+      }
     }
-    return new Uint8Array(this.v6);
+
+    if (isIPv6) {
+      if (netmask > 128) return invalid();
+      if (netmask < 0) netmask = 128;
+      const net = new QHostAddress();
+      if (!net.setAddress(netText)) return invalid();
+      const scope = net.scope;
+      const bytes = new Uint8Array(net.a6);
+      clearBitsFrom(bytes, netmask);
+      net.setIPv6(bytes);
+      net.scope = scope;
+      return [net, netmask];
+    }
+
+    if (netmask > 32) return invalid();
+    const parts = netText.split('.');
+    if (parts.length > 4) return invalid();
+    if (parts[parts.length - 1] === '') parts.pop();
+    let address = 0;
+    for (const part of parts) {
+      const value = toUInt(part);
+      if (value === null || value > 255) return invalid();
+      address = address * 256 + value;
+    }
+    address *= 2 ** (8 * (4 - parts.length));
+    if (netmask === -1) {
+      netmask = 8 * parts.length;
+    } else if (netmask === 0) {
+      address = 0;
+    } else if (netmask !== 32) {
+      // Shift counts are taken modulo 32 here as on x86, where Qt gives the same answer for
+      // the (meaningless) negative prefix lengths that the int conversion above can make.
+      const shift = 32 - netmask;
+      address = (address & ((0xffffffff >>> shift) << shift)) >>> 0;
+    }
+    return [QHostAddress.fromIPv4Address(address), netmask];
+  }
+
+  /**
+   * The IPv4 address as a number (127.0.0.1 is 0x7f000001), also for an IPv4-mapped IPv6
+   * address; 0 for Any and "::". Pass `ok` (Qt's `bool *ok`) to learn whether the address
+   * has an IPv4 form: `ok.value` becomes false for null and other IPv6 addresses, which
+   * return 0.
+   */
+  toIPv4Address(ok?: { value: boolean }): number {
+    if (ok) {
+      ok.value =
+        this.proto === P.IPv4Protocol ||
+        this.proto === P.AnyIPProtocol ||
+        (this.proto === P.IPv6Protocol &&
+          convertToIPv4(
+            this.a6,
+            ConversionModeFlag.ConvertV4MappedToIPv4 | ConversionModeFlag.ConvertUnspecifiedAddress,
+          ) !== null);
+    }
+    return this.a;
+  }
+
+  /** A copy of the 16 bytes of the IPv6 form (IPv4 addresses come IPv4-mapped; 0.0.0.0 as "::"). */
+  toIPv6Address(): Uint8Array {
+    return new Uint8Array(this.a6);
   }
 
   /** The IPv6 scope id (zone), e.g. `'eth0'`; empty for IPv4 and unscoped addresses. */
   scopeId(): string {
-    return this.scope;
+    return this.proto === P.IPv6Protocol ? this.scope : '';
   }
 
   /** Sets the IPv6 scope id; ignored for other protocols, as in Qt. */
   setScopeId(id: string): void {
-    if (this.proto === NetworkLayerProtocol.IPv6Protocol) this.scope = id;
+    if (this.proto === P.IPv6Protocol) this.scope = id;
   }
 
   /** Qt's text form ("127.0.0.1", "::1", "fe80::1%eth0"); "" for null; "0.0.0.0" for Any. */
   toString(): string {
     switch (this.proto) {
-      case NetworkLayerProtocol.IPv4Protocol:
-      case NetworkLayerProtocol.AnyIPProtocol:
-        return formatIPv4(this.v4);
-      case NetworkLayerProtocol.IPv6Protocol:
-        return formatIPv6(this.v6) + (this.scope ? `%${this.scope}` : '');
+      case P.IPv4Protocol:
+      case P.AnyIPProtocol:
+        return formatIp4(this.a);
+      case P.IPv6Protocol:
+        return formatIp6(this.a6) + (this.scope ? `%${this.scope}` : '');
       default:
         return '';
     }
@@ -319,110 +384,196 @@ export class QHostAddress {
 
   /**
    * Compares with Qt's conversion rules. The default, TolerantConversion, treats
-   * "::ffff:1.2.3.4" as 1.2.3.4, "::1" as 127.0.0.1 and Any as either unspecified address.
-   * Scope ids are not compared (as in Qt).
+   * "::ffff:1.2.3.4" as 1.2.3.4, "::1" as 127.0.0.1, "::1.2.3.4" as 1.2.3.4, and Any as equal
+   * to "::" and 0.0.0.0. Scope ids are not compared (as in Qt).
    */
   isEqual(
     other: QHostAddress | SpecialAddress,
-    mode: number = ConversionModeFlag.TolerantConversion,
+    mode: ConversionMode = ConversionModeFlag.TolerantConversion,
   ): boolean {
     const o = other instanceof QHostAddress ? other : new QHostAddress(other);
-    const P = NetworkLayerProtocol;
     const unspecified = (mode & ConversionModeFlag.ConvertUnspecifiedAddress) !== 0;
-    if (this.proto === P.IPv4Protocol || o.proto === P.IPv4Protocol) {
-      const [v4side, otherSide] = this.proto === P.IPv4Protocol ? [this, o] : [o, this];
-      switch (otherSide.proto) {
+    if (this.proto === P.IPv4Protocol) {
+      switch (o.proto) {
         case P.IPv4Protocol:
-          return v4side.v4 === otherSide.v4;
+          return this.a === o.a;
         case P.IPv6Protocol:
-          return otherSide.convertV6ToIPv4(mode) === v4side.v4;
+          return convertToIPv4(o.a6, mode) === this.a;
         case P.AnyIPProtocol:
-          return unspecified && v4side.v4 === 0;
+          return unspecified && this.a === 0;
         default:
           return false;
       }
     }
-    if (this.proto === P.IPv6Protocol && o.proto === P.IPv6Protocol) {
-      return this.v6.every((x, i) => x === o.v6[i]);
+    if (this.proto === P.IPv6Protocol) {
+      switch (o.proto) {
+        case P.IPv4Protocol:
+          return convertToIPv4(this.a6, mode) === o.a;
+        case P.IPv6Protocol:
+          return this.a6.every((x, i) => x === o.a6[i]);
+        case P.AnyIPProtocol:
+          return unspecified && isZero(this.a6);
+        default:
+          return false;
+      }
     }
-    if (this.proto === P.IPv6Protocol || o.proto === P.IPv6Protocol) {
-      const v6side = this.proto === P.IPv6Protocol ? this : o;
-      const otherSide = v6side === this ? o : this;
-      return (
-        otherSide.proto === P.AnyIPProtocol &&
-        unspecified &&
-        (isAllZero(v6side.v6) || v6side.convertV6ToIPv4(mode) === 0)
-      );
+    if (this.proto === P.AnyIPProtocol && unspecified) {
+      if (o.proto === P.IPv4Protocol) return o.a === 0;
+      if (o.proto === P.IPv6Protocol) return isZero(o.a6);
     }
     return this.proto === o.proto;
   }
 
+  /**
+   * Qt's `operator==`: `isEqual(other, StrictConversion)`, so "::ffff:1.2.3.4" does not
+   * equal 1.2.3.4 and Any equals only Any. Takes a SpecialAddress too (`address == QHostAddress::Any`).
+   */
+  equals(other: QHostAddress | SpecialAddress): boolean {
+    return this.isEqual(other, ConversionModeFlag.StrictConversion);
+  }
+
+  /** Exchanges this address with `other` (scope ids included). */
+  swap(other: QHostAddress): void {
+    [this.proto, other.proto] = [other.proto, this.proto];
+    [this.a, other.a] = [other.a, this.a];
+    [this.a6, other.a6] = [other.a6, this.a6];
+    [this.scope, other.scope] = [other.scope, this.scope];
+  }
+
   /** The address Node's `net` functions take (the text form, scope id included). */
   toNodeAddress(): string {
-    return this.proto === NetworkLayerProtocol.AnyIPProtocol ? '::' : this.toString();
+    return this.proto === P.AnyIPProtocol ? '::' : this.toString();
+  }
+
+  private parse(text: string): boolean {
+    this.clear();
+    const address = simplified(text);
+    if (address === '') return false;
+    if (address.includes(':')) {
+      const percent = address.lastIndexOf('%');
+      const bytes = parseIp6(percent >= 0 ? address.slice(0, percent) : address);
+      if (bytes) {
+        this.setIPv6(bytes);
+        this.scope = percent >= 0 ? address.slice(percent + 1) : '';
+        return true;
+      }
+      return false;
+    }
+    const v4 = parseIp4(address);
+    if (v4 === null) return false;
+    this.setIPv4(v4);
+    return true;
+  }
+
+  private setIPv4(a: number): void {
+    this.clear();
+    this.proto = P.IPv4Protocol;
+    this.a = a;
+    // Qt keeps the IPv4-mapped form, except for 0.0.0.0, whose IPv6 form is "::".
+    if (a !== 0) {
+      this.a6[10] = 0xff;
+      this.a6[11] = 0xff;
+      this.a6.set(ip4Bytes(a), 12);
+    }
+  }
+
+  private setIPv6(bytes: Uint8Array): void {
+    this.clear();
+    this.proto = P.IPv6Protocol;
+    this.a6 = new Uint8Array(bytes);
+    this.a =
+      convertToIPv4(
+        this.a6,
+        ConversionModeFlag.ConvertV4MappedToIPv4 | ConversionModeFlag.ConvertUnspecifiedAddress,
+      ) ?? 0;
   }
 
   private setSpecial(special: SpecialAddress): void {
     this.clear();
-    const P = NetworkLayerProtocol;
     switch (special) {
       case SpecialAddress.Broadcast:
-        this.proto = P.IPv4Protocol;
-        this.v4 = 0xffffffff;
+        this.setIPv4(BROADCAST_V4);
         break;
       case SpecialAddress.LocalHost:
-        this.proto = P.IPv4Protocol;
-        this.v4 = LOOPBACK_V4;
+        this.setIPv4(LOOPBACK_V4);
         break;
-      case SpecialAddress.LocalHostIPv6:
-        this.proto = P.IPv6Protocol;
-        this.v6[15] = 1;
+      case SpecialAddress.AnyIPv4:
+        this.setIPv4(0);
+        break;
+      case SpecialAddress.LocalHostIPv6: {
+        const bytes = new Uint8Array(16);
+        bytes[15] = 1;
+        this.setIPv6(bytes);
+        break;
+      }
+      case SpecialAddress.AnyIPv6:
+        this.setIPv6(new Uint8Array(16));
         break;
       case SpecialAddress.Any:
         this.proto = P.AnyIPProtocol;
         break;
-      case SpecialAddress.AnyIPv6:
-        this.proto = P.IPv6Protocol;
-        break;
-      case SpecialAddress.AnyIPv4:
-        this.proto = P.IPv4Protocol;
-        break;
       default:
         break;
     }
   }
 
-  /**
-   * The IPv4 address this IPv6 address stands for under `mode`, or null. "::" and "::1"
-   * are not IPv4-compatible addresses: they convert only as the unspecified address and
-   * as localhost, with their own flags (as in Qt).
-   */
-  private convertV6ToIPv4(mode: number): number | null {
-    const b = this.v6;
-    if (!b.subarray(0, 8).every((x) => x === 0)) return null;
-    const mid = ((b[8] << 24) | (b[9] << 16) | (b[10] << 8) | b[11]) >>> 0;
-    const low = ((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0;
-    if (mid === 0xffff) return mode & ConversionModeFlag.ConvertV4MappedToIPv4 ? low : null;
-    if (mid !== 0) return null;
-    if (low === 1) return mode & ConversionModeFlag.ConvertLocalHost ? LOOPBACK_V4 : null;
-    if (low === 0) {
-      const flags =
-        ConversionModeFlag.ConvertUnspecifiedAddress | ConversionModeFlag.ConvertV4CompatToIPv4;
-      return mode & flags ? 0 : null;
+  /** What kind of address this is (Qt's QHostAddressPrivate::classify, with Qt 6.6's private networks). */
+  private classify(): AddressClass {
+    const a = this.a;
+    if (a !== 0) {
+      // IPv4, or IPv4-mapped IPv6 (except ::ffff:0.0.0.0).
+      if (a >>> 24 === 127) return AddressClass.Loopback;
+      if (a >>> 28 === 0xe) return AddressClass.Multicast;
+      if (a >>> 16 === 0xa9fe) return AddressClass.LinkLocal;
+      if (a >>> 24 === 0) return AddressClass.LocalNet;
+      if (a >>> 28 === 0xf) {
+        return a === BROADCAST_V4 ? AddressClass.Broadcast : AddressClass.Unknown;
+      }
+      if (a >>> 24 === 10 || a >>> 20 === 0xac1 || a >>> 16 === 0xc0a8) {
+        return AddressClass.PrivateNetwork;
+      }
+      return AddressClass.Global;
     }
-    return mode & ConversionModeFlag.ConvertV4CompatToIPv4 ? low : null;
+    const b = this.a6;
+    if (word32(b, 0) !== 0 || word32(b, 4) !== 0) {
+      switch (b[0]) {
+        case 0xff:
+          return AddressClass.Multicast;
+        case 0xfe:
+          if ((b[1] & 0xc0) === 0xc0) return AddressClass.SiteLocal;
+          if ((b[1] & 0xc0) === 0x80) return AddressClass.LinkLocal;
+          return AddressClass.Unknown;
+        case 0xfc:
+        case 0xfd:
+          return AddressClass.UniqueLocal;
+        default:
+          return AddressClass.Global;
+      }
+    }
+    const mid = word32(b, 8);
+    const low = word32(b, 12);
+    if (mid === 0 && low === 1) return AddressClass.Loopback;
+    if (mid === 0xffff) return AddressClass.LocalNet; // ::ffff:0.0.0.0
+    if (mid !== 0 || low !== 0) return AddressClass.Global;
+    if (this.proto === P.UnknownNetworkLayerProtocol) return AddressClass.Unknown;
+    return AddressClass.LocalNet; // "::", 0.0.0.0 and Any
   }
+}
 
-  private asIPv4(mode: number): number | null {
-    switch (this.proto) {
-      case NetworkLayerProtocol.IPv4Protocol:
-        return this.v4;
-      case NetworkLayerProtocol.IPv6Protocol:
-        return this.convertV6ToIPv4(mode);
-      case NetworkLayerProtocol.AnyIPProtocol:
-        return mode & ConversionModeFlag.ConvertUnspecifiedAddress ? 0 : null;
-      default:
-        return null;
-    }
+/** `n` if it is a quint32 (what Qt's ip4Addr parameters take); a RangeError otherwise. */
+function checkedIPv4(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+    throw new RangeError(
+      `QHostAddress: ${n} is not an IPv4 address or a SpecialAddress (an integer from 0 to 4294967295)`,
+    );
   }
+  return n;
+}
+
+/** `n` if it is an int (what Qt's int parameters take); a RangeError otherwise. */
+function checkedInt(name: string, n: number | undefined): number {
+  if (n === undefined || !Number.isInteger(n) || n < -0x80000000 || n > 0x7fffffff) {
+    throw new RangeError(`QHostAddress: ${name} ${n} is not an int`);
+  }
+  return n;
 }

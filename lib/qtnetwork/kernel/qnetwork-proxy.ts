@@ -1,4 +1,10 @@
 import { globalNetworkProxy } from './global-network-proxy.js';
+import {
+  KnownHeaders,
+  NetworkHeaders,
+  type HeaderValue,
+  type ParsedHeaderValue,
+} from './network-headers.js';
 
 /** `QNetworkProxy::ProxyType`, with Qt's values. */
 export enum ProxyType {
@@ -21,6 +27,9 @@ export enum ProxyCapability {
   SctpListeningCapability = 0x00040,
 }
 
+/** `QNetworkProxy::Capabilities`: ProxyCapability values combined with `|`. */
+export type ProxyCapabilities = number;
+
 const C = ProxyCapability;
 const ANY_TRANSPORT =
   C.TunnelingCapability |
@@ -30,7 +39,7 @@ const ANY_TRANSPORT =
   C.SctpListeningCapability;
 
 /** Qt's capabilities for each type (checked against Qt 5.15). */
-function defaultCapabilities(type: ProxyType): number {
+function defaultCapabilities(type: ProxyType): ProxyCapabilities {
   switch (type) {
     case ProxyType.Socks5Proxy:
       return (
@@ -49,15 +58,22 @@ function defaultCapabilities(type: ProxyType): number {
   }
 }
 
+/** True for the types whose headers Qt keeps and sends (HttpProxy, HttpCachingProxy). */
+function carriesHeaders(type: ProxyType): boolean {
+  return type === ProxyType.HttpProxy || type === ProxyType.HttpCachingProxy;
+}
+
 /**
- * A proxy setting (Qt's QNetworkProxy): its type, host, port and credentials, and what it
- * can do. `DefaultProxy` means "use the application's setting"; `NoProxy` means a direct
- * connection. Set one on a socket with `setProxy`, or for the whole application with
- * `QNetworkProxy.setApplicationProxy`.
+ * A proxy setting (Qt's QNetworkProxy): its type, host, port and credentials, what it can
+ * do, and (for HTTP proxies) the headers sent with each request to it. `DefaultProxy` means
+ * "use the application's setting"; `NoProxy` means a direct connection. Set one on a socket
+ * with `setProxy`, or for the whole application with `QNetworkProxy.setApplicationProxy`.
  */
 export class QNetworkProxy {
   static readonly ProxyType = ProxyType;
   static readonly Capability = ProxyCapability;
+  /** Qt's `QNetworkRequest::KnownHeaders` (the port has no QNetworkRequest). */
+  static readonly KnownHeaders = KnownHeaders;
 
   private proxyType: ProxyType;
   private host: string;
@@ -66,6 +82,7 @@ export class QNetworkProxy {
   private secret: string;
   private caps: number;
   private capsSet = false;
+  private headers = new NetworkHeaders();
   /** Constructed without arguments and never changed: Qt's "null" proxy value. */
   private nullValue: boolean;
 
@@ -96,8 +113,16 @@ export class QNetworkProxy {
     );
     p.caps = other.caps;
     p.capsSet = other.capsSet;
+    p.headers = other.headers.clone();
     p.nullValue = other.nullValue;
     return p;
+  }
+
+  /** Exchanges every field (type, host, port, credentials, capabilities, headers) with `other`. */
+  swap(other: QNetworkProxy): void {
+    const mine = QNetworkProxy.from(this);
+    this.assign(other);
+    other.assign(mine);
   }
 
   /** The proxy type. */
@@ -157,18 +182,88 @@ export class QNetworkProxy {
   }
 
   /** What the proxy can do (ProxyCapability flags); by default Qt's set for its type. */
-  capabilities(): number {
+  capabilities(): ProxyCapabilities {
     return this.caps;
   }
 
   /** Overrides the capabilities (they then stay when the type changes, as in Qt). */
-  setCapabilities(capabilities: number): void {
+  setCapabilities(capabilities: ProxyCapabilities): void {
     this.nullValue = false;
     this.caps = capabilities;
     this.capsSet = true;
   }
 
-  /** True if type, host, port, credentials and capabilities are all equal. */
+  /** True if the proxy caches what it fetches: its capabilities include CachingCapability. */
+  isCachingProxy(): boolean {
+    return (this.caps & C.CachingCapability) !== 0;
+  }
+
+  /**
+   * True if the proxy passes data through unchanged (it can tunnel): its capabilities
+   * include TunnelingCapability. Both tests look at the capabilities only, as in Qt, so
+   * `setCapabilities` changes their answers.
+   */
+  isTransparentProxy(): boolean {
+    return (this.caps & C.TunnelingCapability) !== 0;
+  }
+
+  // ---------------------------------------------------------------- headers
+  // Qt keeps headers for HttpProxy and HttpCachingProxy only: for other types the getters
+  // answer as if there were none and the setters do nothing. Headers set while the type was
+  // an HTTP one come back when it is again. An HttpProxy sends its raw headers with its
+  // CONNECT request, after Qt's own (see http-connect-tunnel.ts).
+
+  /**
+   * The known header `header`: the value given to `setHeader`, or the raw header parsed as
+   * Qt parses it (see ParsedHeaderValue); null if absent or unparseable. The port has no
+   * QNetworkCookie: Cookie and Set-Cookie are raw headers only (null here).
+   */
+  header(header: KnownHeaders): ParsedHeaderValue | null {
+    return carriesHeaders(this.proxyType) ? this.headers.header(header) : null;
+  }
+
+  /**
+   * Sets the known header `header` (and its raw form) to `value`; null removes it. A type Qt
+   * cannot use for that header (a Date for User-Agent, anything for Cookie) gives Qt's
+   * warning and changes nothing, as does an empty string. Only for HTTP proxy types (on a
+   * null `QNetworkProxy()` it still ends the null state, as in Qt).
+   */
+  setHeader(header: KnownHeaders, value: HeaderValue | null): void {
+    // Like every setter, it ends the null state, whatever the type (Qt detaches).
+    this.nullValue = false;
+    if (carriesHeaders(this.proxyType)) this.headers.setHeader(header, value);
+  }
+
+  /** True if the raw header `headerName` is set (names compare without regard to case). */
+  hasRawHeader(headerName: Buffer | string): boolean {
+    return carriesHeaders(this.proxyType) && this.headers.hasRawHeader(headerName);
+  }
+
+  /** The raw header `headerName`'s value; empty if not set. */
+  rawHeader(headerName: Buffer | string): Buffer {
+    return carriesHeaders(this.proxyType) ? this.headers.rawHeader(headerName) : Buffer.alloc(0);
+  }
+
+  /** The raw headers' names, in the order they were set (a replaced one moves to the end). */
+  rawHeaderList(): Buffer[] {
+    return carriesHeaders(this.proxyType) ? this.headers.rawHeaderList() : [];
+  }
+
+  /**
+   * Sets the raw header `headerName` (a string is taken as UTF-8) to `headerValue`,
+   * replacing any of that name; `null` removes it (Qt's null QByteArray), while an empty
+   * value is kept and sent as such. A known header's parsed value follows. Only for HTTP
+   * proxy types.
+   */
+  setRawHeader(headerName: Buffer | string, headerValue: Buffer | string | null): void {
+    this.nullValue = false;
+    if (carriesHeaders(this.proxyType)) this.headers.setRawHeader(headerName, headerValue);
+  }
+
+  /**
+   * True if type, host, port, credentials and capabilities are all equal (headers are not
+   * compared, as in Qt).
+   */
   isEqual(other: QNetworkProxy): boolean {
     if (this.nullValue || other.nullValue) return this.nullValue === other.nullValue;
     return (
@@ -188,13 +283,16 @@ export class QNetworkProxy {
 
   /**
    * Sets the proxy every socket uses when its own proxy is DefaultProxy. Replaces any
-   * application proxy factory and the system configuration, as in Qt. Connections to localhost and loopback addresses
-   * never go through it.
+   * application proxy factory and the system configuration, as in Qt. Connections to
+   * localhost and loopback addresses never go through it. A DefaultProxy here stands for
+   * "no proxy": Qt then stores a plain `new QNetworkProxy(NoProxy)`, dropping the host,
+   * port, credentials, capabilities and headers it carried (checked with Qt 5.15 and 6.4).
    */
   static setApplicationProxy(proxy: QNetworkProxy): void {
-    const p = QNetworkProxy.from(proxy);
-    // As in Qt, "the default" as the application's setting means no proxy.
-    if (p.type() === ProxyType.DefaultProxy) p.setType(ProxyType.NoProxy);
+    const p =
+      proxy.type() === ProxyType.DefaultProxy
+        ? new QNetworkProxy(ProxyType.NoProxy)
+        : QNetworkProxy.from(proxy);
     globalNetworkProxy.applicationProxy = p;
     globalNetworkProxy.factory = null;
     globalNetworkProxy.useSystem = false;
@@ -211,5 +309,19 @@ export class QNetworkProxy {
     const resolve = globalNetworkProxy.resolveForEmptyQuery;
     if ((globalNetworkProxy.factory || globalNetworkProxy.useSystem) && resolve) return resolve();
     return new QNetworkProxy(ProxyType.NoProxy);
+  }
+
+  /** Makes this a copy of `other` (the field-by-field assignment `swap` needs). */
+  private assign(other: QNetworkProxy): void {
+    const copy = QNetworkProxy.from(other);
+    this.proxyType = copy.proxyType;
+    this.host = copy.host;
+    this.portNumber = copy.portNumber;
+    this.userName = copy.userName;
+    this.secret = copy.secret;
+    this.caps = copy.caps;
+    this.capsSet = copy.capsSet;
+    this.headers = copy.headers;
+    this.nullValue = copy.nullValue;
   }
 }

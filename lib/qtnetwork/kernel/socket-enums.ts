@@ -79,6 +79,21 @@ export enum BindFlag {
   ReuseAddressHint = 0x4,
 }
 
+/** `QAbstractSocket::BindMode`: BindFlag values combined with `|`. */
+export type BindMode = number;
+
+/**
+ * `QAbstractSocket::PauseMode` (flags; Qt's `PauseModes`): when a socket stops moving data
+ * until `resume()` is called.
+ */
+export enum PauseMode {
+  PauseNever = 0x0,
+  PauseOnSslErrors = 0x1,
+}
+
+/** `QAbstractSocket::PauseModes`: PauseMode values combined with `|`. */
+export type PauseModes = number;
+
 /** The name of a SocketError enumerator, e.g. `'AddressInUseError'` (for error `code`s). */
 export function socketErrorName(error: SocketError): string {
   return SocketError[error] ?? 'UnknownSocketError';

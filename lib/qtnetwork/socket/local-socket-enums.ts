@@ -36,8 +36,14 @@ export enum LocalServerSocketOption {
   AbstractNamespaceOption = 0x08,
 }
 
+/** `QLocalServer::SocketOptions`: LocalServerSocketOption values combined with `|`. */
+export type LocalServerSocketOptions = number;
+
 /** `QLocalSocket::SocketOption` (Qt 6.2; flags). */
 export enum LocalSocketOption {
   NoOptions = 0x00,
   AbstractNamespaceOption = 0x01,
 }
+
+/** `QLocalSocket::SocketOptions` (Qt 6.2): LocalSocketOption values combined with `|`. */
+export type LocalSocketOptions = number;

@@ -68,6 +68,11 @@ export class ProxyConnect {
       port: proxy.port(),
       user: proxy.user(),
       password: proxy.password(),
+      headers: proxy
+        .rawHeaderList()
+        .map(
+          (name) => [name.toString('latin1'), proxy.rawHeader(name).toString('latin1')] as const,
+        ),
     };
     const openTunnel = proxy.type() === ProxyType.Socks5Proxy ? openSocks5Tunnel : openHttpTunnel;
     openTunnel(endpoint, { host: target, port }, this.timeoutMs, abort.signal).then(

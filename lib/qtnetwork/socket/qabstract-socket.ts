@@ -10,16 +10,20 @@ import { Signal } from '../core/signal.js';
 import { timeLeft } from '../core/time-left.js';
 import { waitOn, type Settle } from '../core/wait-on.js';
 import type { QAuthenticator } from '../kernel/qauthenticator.js';
-import { QHostAddress, SpecialAddress } from '../kernel/qhost-address.js';
+import { QHostAddress } from '../kernel/qhost-address.js';
 import { ProxyType, QNetworkProxy } from '../kernel/qnetwork-proxy.js';
 import {
   BindFlag,
   NetworkLayerProtocol,
+  PauseMode,
+  type BindMode,
+  type PauseModes,
   SocketError,
   SocketOption,
   SocketState,
   SocketType,
 } from '../kernel/socket-enums.js';
+import { bindRequest, type BindAddress } from './bind-request.js';
 import { ErrorText } from './native-errors.js';
 import type { NativeSocketHandle } from './native-handle.js';
 import type { SocketEngine, SocketEngineHost } from './socket-engine.js';
@@ -52,6 +56,7 @@ export abstract class QAbstractSocket<
   static readonly SocketOption = SocketOption;
   static readonly NetworkLayerProtocol = NetworkLayerProtocol;
   static readonly BindFlag = BindFlag;
+  static readonly PauseMode = PauseMode;
 
   /** Emitted when the host name has been resolved and connecting starts. */
   readonly hostFound = new Signal<[]>('hostFound');
@@ -96,6 +101,9 @@ export abstract class QAbstractSocket<
   private keepAliveIdleMs = 0;
   /** The proxy set with `setProxy` (DefaultProxy: the application's setting). */
   private socketProxy = new QNetworkProxy(ProxyType.DefaultProxy);
+  /** PauseMode flags set with `setPauseMode`. */
+  private pauseModes: PauseModes = PauseMode.PauseNever;
+  private tag = '';
 
   /**
    * `createEngine` makes the socket engine under this socket; a TCP one unless given (what
@@ -145,12 +153,16 @@ export abstract class QAbstractSocket<
     if (!this.engine.prepareConnect(hostName, port)) return;
     this.peerAddr = new QHostAddress();
     this.peerPortNumber = 0;
-    if (s !== SocketState.BoundState) {
+    // A bound socket keeps its local end, also after a failed attempt (as in Qt).
+    if (s !== SocketState.BoundState && !this.engine.hasBinding?.()) {
       this.localAddr = new QHostAddress();
       this.localPortNumber = 0;
     }
     const generation = this.beginSession(mode, hostName);
-    this.setState(SocketState.HostLookupState);
+    // Open, but with no channels until the connection is up (as in Qt).
+    this.setReadChannelCount(0);
+    this.setWriteChannelCount(0);
+    this.setStateAndEmit(SocketState.HostLookupState);
     if (!this.isCurrent(generation, SocketState.HostLookupState)) return;
 
     const literal = new QHostAddress(hostName);
@@ -160,7 +172,7 @@ export abstract class QAbstractSocket<
     }
     if (this.engine.proxyResolvesNames?.()) {
       // The proxy resolves the name: no local lookup, so no hostFound (as in Qt).
-      this.setState(SocketState.ConnectingState);
+      this.setStateAndEmit(SocketState.ConnectingState);
       if (!this.isCurrent(generation, SocketState.ConnectingState)) return;
       this.engine.connectToName?.(domainToASCII(hostName) || hostName);
       return;
@@ -192,18 +204,20 @@ export abstract class QAbstractSocket<
     this.engine.stopReading?.();
     if (!this.aborting) {
       if (s !== SocketState.ClosingState) {
-        this.setState(SocketState.ClosingState);
+        this.setStateAndEmit(SocketState.ClosingState);
         if (this.socketState !== SocketState.ClosingState) return;
       }
       if (this.engine.drainBeforeClose?.()) return;
     }
     const previous = this.socketState;
     this.resetSocketLayer();
-    this.setState(SocketState.UnconnectedState);
+    this.setStateAndEmit(SocketState.UnconnectedState);
     this.readChannelFinished.emit();
     if (previous === SocketState.ConnectedState || previous === SocketState.ClosingState) {
       this.disconnected.emit();
     }
+    // Nothing can be written any more; what was received stays readable (Qt).
+    this.setWriteChannelCount(0);
     this.clearAddresses();
     if (this.closeCalled) {
       this.buffer.clear();
@@ -249,25 +263,23 @@ export abstract class QAbstractSocket<
   }
 
   /**
-   * Binds to `address` (Any by default) and `port` (0 = any port) and enters BoundState.
-   * TCP: binds the local end of the next connection; Node binds a TCP client socket only
-   * when it connects, so a port that is taken is reported by `connectToHost`, not here; an
-   * address that is not on this host is refused here, with SocketAddressNotAvailableError,
-   * as in Qt. The result is a boolean.
-   * UDP: binds in the kernel, which Node does asynchronously: resolves true once bound,
-   * after stateChanged(BoundState), with `localAddress()` and `localPort()` telling where (a
-   * null address binds Any, as in Qt). On failure it resolves false after errorOccurred:
-   * AddressInUseError ("The bound address is already in use"), SocketAccessError for a
-   * privileged port ("The address is protected"), SocketAddressNotAvailableError for an
-   * address not on this host. `mode`: BindFlag values; ShareAddress or ReuseAddressHint set
-   * SO_REUSEADDR (both sockets need it), as Qt does on Unix. A string must be an address
-   * (host names are not resolved).
+   * Binds to `address` (Any when omitted, the IPv4 any-address when null; text must be an
+   * address, not a host name) and `port` (0 = any) and enters BoundState: Qt's
+   * `bind(port?, mode?)` and `bind(address, port?, mode?)`. `mode`: BindFlag values; as Qt on Linux, ShareAddress or
+   * ReuseAddressHint set SO_REUSEADDR, which both sockets need to share a port.
+   * TCP (a boolean): binds the local end of the next connection. An address not on this
+   * host fails with SocketAddressNotAvailableError, a port bound by another socket of this
+   * process that may not share it with AddressInUseError, as in Qt; a port taken elsewhere
+   * is reported by `connectToHost` (Node binds a TCP client only when it connects).
+   * UDP (a Promise, Node binds asynchronously): resolves true once bound, after
+   * stateChanged(BoundState), `localAddress()` and `localPort()` set; false after
+   * errorOccurred: AddressInUseError, SocketAccessError (a privileged port),
+   * SocketAddressNotAvailableError (an address not on this host).
    */
-  bind(
-    address: QHostAddress | SpecialAddress | string = SpecialAddress.Any,
-    port = 0,
-    mode: number = BindFlag.DefaultForPlatform,
-  ): BindResult {
+  bind(port?: number, mode?: BindMode): BindResult;
+  bind(address: BindAddress, port?: number, mode?: BindMode): BindResult;
+  bind(...args: [(number | BindAddress)?, number?, BindMode?]): BindResult {
+    const { address, port, mode } = bindRequest(args);
     return this.engine.bind(address, port, mode) as BindResult;
   }
 
@@ -445,6 +457,44 @@ export abstract class QAbstractSocket<
     this.socketProxy = QNetworkProxy.from(proxy);
   }
 
+  /**
+   * Qt's protocol tag (Qt 5.13): a name for the protocol spoken over this socket, which
+   * Qt's proxy factories may look at. Only stored here; "" by default.
+   */
+  protocolTag(): string {
+    return this.tag;
+  }
+
+  /** Sets the protocol tag (see `protocolTag`). */
+  setProtocolTag(tag: string): void {
+    this.tag = tag;
+  }
+
+  // ---------------------------------------------------------------- pausing
+
+  /** The PauseMode flags set with `setPauseMode`; PauseNever by default. */
+  pauseMode(): PauseModes {
+    return this.pauseModes;
+  }
+
+  /**
+   * When the socket pauses, as PauseMode flags; set it before connecting. The only pause
+   * is QSslSocket's PauseOnSslErrors: on verification errors that are not ignored, the
+   * handshake stops after sslErrors (no error, the connection stays up, nothing is read or
+   * written) until `resume()`.
+   */
+  setPauseMode(mode: PauseModes): void {
+    this.pauseModes = mode;
+  }
+
+  /**
+   * Continues a paused socket (see `setPauseMode`); does nothing on one that is not paused
+   * (Qt 6; Qt 5.15 stops a plain socket's reading when it is resumed without a pause).
+   */
+  resume(): void {
+    // QAbstractSocket itself never pauses; QSslSocket overrides this.
+  }
+
   // ---------------------------------------------------------------- waiting
 
   /**
@@ -466,7 +516,7 @@ export abstract class QAbstractSocket<
         if (now === SocketState.HostLookupState || now === SocketState.ConnectingState) {
           this.setError(SocketError.SocketTimeoutError, ErrorText.SocketOperationTimeout);
           this.resetSocketLayer();
-          this.setState(SocketState.UnconnectedState);
+          this.setStateAndEmit(SocketState.UnconnectedState);
         }
       },
     );
@@ -542,7 +592,23 @@ export abstract class QAbstractSocket<
 
   // ---------------------------------------------------------------- for subclasses
 
-  /** Sets the error and its text without emitting (Qt's `setSocketError` + `setErrorString`). */
+  /**
+   * Sets what `state()` reports, and nothing else: no stateChanged, as in Qt (a subclass
+   * that wants the signal emits it).
+   */
+  protected setSocketState(state: SocketState): void {
+    this.socketState = state;
+  }
+
+  /**
+   * Sets what `error()` reports, and nothing else: `errorString()` keeps its text (Qt's
+   * `setErrorString` changes that) and errorOccurred is not emitted, as in Qt.
+   */
+  protected setSocketError(error: SocketError): void {
+    this.socketError = error;
+  }
+
+  /** Sets the error and its text without emitting (`setSocketError` + `setErrorString`). */
   protected setError(error: SocketError, text: string): void {
     this.socketError = error;
     this.setErrorString(text);
@@ -554,8 +620,8 @@ export abstract class QAbstractSocket<
     this.errorOccurred.emit(error);
   }
 
-  /** Changes the state and emits stateChanged (Qt's protected `setSocketState` + signal). */
-  protected setState(state: SocketState): void {
+  /** Changes the state and emits stateChanged: how the socket's own transitions are made. */
+  protected setStateAndEmit(state: SocketState): void {
     this.socketState = state;
     this.stateChanged.emit(state);
   }
@@ -604,6 +670,15 @@ export abstract class QAbstractSocket<
     if (this.engine instanceof TcpConnectEngine) this.engine.setWritesHeld(held);
   }
 
+  /**
+   * While `paused`, nothing is taken from the connection: received data waits in the
+   * system (and TCP flow control holds the peer back). QSslSocket pauses this way on
+   * verification errors with PauseOnSslErrors (Qt pauses the socket notifiers).
+   */
+  protected setReadingPaused(paused: boolean): void {
+    if (this.engine instanceof TcpConnectEngine) this.engine.setReadingPaused(paused);
+  }
+
   /** Drops the data waiting in the write buffer (QSslSocket, after a failed handshake). */
   protected discardPendingWrites(): void {
     this.engine.discardWrites();
@@ -627,6 +702,15 @@ export abstract class QAbstractSocket<
     this.engine.bufferConsumed?.();
   }
 
+  /**
+   * What `skip` cannot take from the buffer (Qt 6's override): nothing more on a stream
+   * socket, which buffers all it receives; -1 once the connection is gone.
+   */
+  protected override skipData(maxSize: number): number {
+    if (this.socketState !== SocketState.ConnectedState) return -1;
+    return this.type === SocketType.UdpSocket ? super.skipData(maxSize) : 0;
+  }
+
   // ---------------------------------------------------------------- internals
 
   /** What the engine may do to this socket (see SocketEngineHost). */
@@ -635,7 +719,7 @@ export abstract class QAbstractSocket<
       socket: this,
       buffer: this.buffer,
       generation: () => this.generation,
-      setState: (state) => this.setState(state),
+      setStateAndEmit: (state) => this.setStateAndEmit(state),
       setError: (error, text) => this.setError(error, text),
       setErrorAndEmit: (error, text) => this.setErrorAndEmit(error, text),
       setLocal: (address, port) => {
@@ -693,7 +777,7 @@ export abstract class QAbstractSocket<
       return;
     }
     const generation = this.generation;
-    this.setState(SocketState.ConnectingState);
+    this.setStateAndEmit(SocketState.ConnectingState);
     if (!this.isCurrent(generation, SocketState.ConnectingState)) return;
     this.hostFound.emit();
     if (!this.isCurrent(generation, SocketState.ConnectingState)) return;
@@ -705,7 +789,7 @@ export abstract class QAbstractSocket<
     this.resetSocketLayer();
     this.engine.connectFailed?.();
     this.setError(error, text);
-    this.setState(SocketState.UnconnectedState);
+    this.setStateAndEmit(SocketState.UnconnectedState);
     this.errorOccurred.emit(error);
   }
 
@@ -715,7 +799,9 @@ export abstract class QAbstractSocket<
    */
   private connectionEstablished(): boolean {
     const generation = this.generation;
-    this.setState(SocketState.ConnectedState);
+    this.setReadChannelCount(this.isReadable() ? 1 : 0);
+    this.setWriteChannelCount(this.isWritable() ? 1 : 0);
+    this.setStateAndEmit(SocketState.ConnectedState);
     if (!this.isCurrent(generation, SocketState.ConnectedState)) return false;
     this.connected.emit();
     if (!this.isCurrent(generation, SocketState.ConnectedState)) return false;
@@ -728,25 +814,30 @@ export abstract class QAbstractSocket<
   }
 
   private emitReadyRead(): void {
-    // Qt does not re-emit readyRead from within a slot connected to it.
-    if (this.emittingReadyRead) return;
-    this.emittingReadyRead = true;
-    try {
-      this.readyRead.emit();
-    } finally {
-      this.emittingReadyRead = false;
+    // Qt does not re-emit readyRead from within a slot connected to it (channelReadyRead,
+    // which follows it, may recurse), nor emit it for a channel that is not the current one.
+    if (!this.emittingReadyRead && this.currentReadChannel() === 0) {
+      this.emittingReadyRead = true;
+      try {
+        this.readyRead.emit();
+      } finally {
+        this.emittingReadyRead = false;
+      }
     }
+    this.channelReadyRead.emit(0);
   }
 
   private emitBytesWritten(n: number): void {
-    // Nor bytesWritten from within a slot connected to it.
-    if (this.emittingBytesWritten) return;
-    this.emittingBytesWritten = true;
-    try {
-      this.bytesWritten.emit(n);
-    } finally {
-      this.emittingBytesWritten = false;
+    // Likewise bytesWritten, then channelBytesWritten.
+    if (!this.emittingBytesWritten && this.currentWriteChannel() === 0) {
+      this.emittingBytesWritten = true;
+      try {
+        this.bytesWritten.emit(n);
+      } finally {
+        this.emittingBytesWritten = false;
+      }
     }
+    this.channelBytesWritten.emit(0, n);
   }
 
   /** Drops the operating-system socket (Qt's `resetSocketLayer`); late callbacks are ignored. */

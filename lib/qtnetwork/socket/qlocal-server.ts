@@ -9,7 +9,7 @@ import {
   socketPathProblem,
   type LocalServerStatus,
 } from './local-names.js';
-import { LocalServerSocketOption } from './local-socket-enums.js';
+import { LocalServerSocketOption, type LocalServerSocketOptions } from './local-socket-enums.js';
 import { errnoCode, type MappedError } from './native-errors.js';
 import { type NativeSocketHandle } from './native-handle.js';
 import {
@@ -98,6 +98,43 @@ function boundPathOfDescriptor(fd: number): string {
   return '';
 }
 
+/** A server that listens, with what its `close()` must undo. */
+interface Bound {
+  server: net.Server;
+  /** The socket file this server put in place; null if it owns none. */
+  file: string | null;
+  /** Runs after the server closed (see temporarySocketPath). */
+  release: () => void;
+}
+
+/** A listening server that is no longer wanted: closes it and removes its socket file. */
+function discard(bound: Bound): void {
+  const identity = bound.file ? fileIdentity(bound.file) : null;
+  bound.server.close();
+  bound.release();
+  if (bound.file && identity) removeOwnSocket(bound.file, identity);
+}
+
+/** The device and inode of the file at `file`, or null. */
+function fileIdentity(file: string): { dev: number; ino: number } | null {
+  try {
+    const st = fs.lstatSync(file);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the socket at `file` only if it is still the one with `identity`. */
+function removeOwnSocket(file: string, identity: { dev: number; ino: number }): void {
+  try {
+    const st = fs.lstatSync(file);
+    if (st.isSocket() && st.dev === identity.dev && st.ino === identity.ino) fs.unlinkSync(file);
+  } catch {
+    // Already gone.
+  }
+}
+
 /**
  * A local server (Qt's QLocalServer) on Unix-domain sockets, or named pipes on Windows.
  *
@@ -129,17 +166,23 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
 
   private name = '';
   private fullName = '';
-  private options: number = LocalServerSocketOption.NoOptions;
+  private options: LocalServerSocketOptions = LocalServerSocketOption.NoOptions;
   /** Identity of the socket file this server created, so that `close()` removes only it. */
   private ownFile: { dev: number; ino: number } | null = null;
   /** Runs after the server closed (see temporarySocketPath). */
   private releaseOnClose: () => void = () => undefined;
+  /** Counts `listen` and `close` calls, so that a listen that finishes after a close is undone. */
+  private attempt = 0;
 
   /**
    * Listens on the local server `name`, or (a number) serves on an inherited listening
    * Unix-socket descriptor (socket activation). Resolves false, with Qt's error, if already
    * listening, if the name is empty or too long (HostNotFoundError, "Name error"), in use
-   * (AddressInUseError), or not permitted (SocketAccessError).
+   * (AddressInUseError), or not permitted (SocketAccessError). A `close()` before the
+   * Promise settles cancels the listen: it resolves false, with no error.
+   *
+   * Check the resolved value (`if (!(await server.listen(name)))`): the Promise itself is
+   * always truthy.
    */
   async listen(name: string | number): Promise<boolean> {
     if (this.alreadyListening(LISTEN)) return false;
@@ -154,17 +197,22 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
       this.setServerError(nameError(problem));
       return false;
     }
-    this.binding = true;
-    let result: MappedError | null;
+    const attempt = this.startAttempt();
+    let result: Bound | MappedError;
     try {
       result = await this.bindAndListen(full);
     } finally {
-      this.binding = false;
+      this.endAttempt(attempt);
     }
-    if (result) {
-      this.setServerError(result);
+    if (!('server' in result)) {
+      if (attempt === this.attempt) this.setServerError(result);
       return false;
     }
+    if (attempt !== this.attempt) {
+      discard(result);
+      return false;
+    }
+    this.started(result);
     this.name = name;
     this.fullName = full;
     return true;
@@ -175,14 +223,22 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
    * this server created (only if it is still that file). `listen` may be called again.
    * A worker that shares the cluster primary's socket removes nothing: the file is the
    * primary's, and Node removes it once no worker listens there any more.
+   *
+   * Closing a listening server clears `serverError()` and `errorString()`; closing one that
+   * was not listening keeps them (Qt 5.15 and 6.4 alike). A listen under way is cancelled.
    */
   close(): void {
+    const wasListening = this.listening;
+    this.attempt++;
     this.stopListening();
     this.releaseOnClose();
     this.releaseOnClose = () => undefined;
-    this.removeOwnFile();
+    const own = this.ownFile;
+    this.ownFile = null;
+    if (own && this.fullName) removeOwnSocket(this.fullName, own);
     this.name = '';
     this.fullName = '';
+    if (wasListening) this.setServerError({ error: SocketError.UnknownSocketError, text: '' });
   }
 
   /** The name given to `listen`; "" when not listening. */
@@ -251,12 +307,12 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
   }
 
   /** Sets the access options (QLocalServer.SocketOption flags) used by the next `listen`. */
-  setSocketOptions(options: number): void {
+  setSocketOptions(options: LocalServerSocketOptions): void {
     this.options = options;
   }
 
   /** The access options. */
-  socketOptions(): number {
+  socketOptions(): LocalServerSocketOptions {
     return this.options;
   }
 
@@ -270,7 +326,7 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
 
   // ---------------------------------------------------------------- internals
 
-  private async bindAndListen(full: string): Promise<MappedError | null> {
+  private async bindAndListen(full: string): Promise<Bound | MappedError> {
     const abstract =
       LINUX && (this.options & LocalServerSocketOption.AbstractNamespaceOption) !== 0;
     const shared = this.listensThroughPrimary();
@@ -286,8 +342,7 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
         server.close();
         return mapListenError(err);
       }
-      this.started(server, null);
-      return null;
+      return { server, file: null, release: () => undefined };
     }
     const access = modeFor(this.options);
     if (shared) return this.listenShared(full, access);
@@ -330,9 +385,7 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
       temp.release();
       return placed;
     }
-    this.releaseOnClose = temp.release;
-    this.started(server, full);
-    return null;
+    return { server, file: full, release: temp.release };
   }
 
   /**
@@ -346,7 +399,7 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
    * the usual 022, only its owner can connect). The socket file belongs to the primary:
    * Node removes it when the last worker stops listening, so `close()` leaves it alone.
    */
-  private async listenShared(full: string, access: number): Promise<MappedError | null> {
+  private async listenShared(full: string, access: number): Promise<Bound | MappedError> {
     if (access !== 0) await removeStaleFile(full);
     const server = createAcceptingServer();
     const err = await listenOn(server, full, this.queue.backlog, false);
@@ -361,33 +414,40 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
         return problem;
       }
     }
-    this.started(server, null);
-    return null;
+    return { server, file: null, release: () => undefined };
   }
 
-  private started(server: net.Server, file: string | null): void {
+  /** Starts a listen: a new attempt number, and `binding` until it ends. */
+  private startAttempt(): number {
+    this.binding = true;
+    return ++this.attempt;
+  }
+
+  /** Ends the listen `attempt`; `binding` stays if a newer listen is under way. */
+  private endAttempt(attempt: number): void {
+    if (attempt === this.attempt) this.binding = false;
+  }
+
+  private started(bound: Bound): void {
     // Node reports a failed accept as an 'error' event, which would end the process with
     // no listener; the port's QLocalServer has no acceptError signal to pass it on.
-    this.startAccepting(server, () => undefined);
-    this.ownFile = null;
-    if (file) {
-      try {
-        const st = fs.lstatSync(file);
-        this.ownFile = { dev: st.dev, ino: st.ino };
-      } catch {
-        this.ownFile = null;
-      }
-    }
+    this.startAccepting(bound.server, () => undefined);
+    this.releaseOnClose = bound.release;
+    this.ownFile = bound.file ? fileIdentity(bound.file) : null;
   }
 
   private async listenDescriptor(fd: number): Promise<boolean> {
-    this.binding = true;
+    const attempt = this.startAttempt();
     const server = createAcceptingServer();
     const err = await listenOutcome(server, (done) =>
       // `exclusive`: the descriptor is this process's own, even in a cluster worker.
       server.listen({ fd, backlog: this.queue.backlog, exclusive: true }, done),
     );
-    this.binding = false;
+    this.endAttempt(attempt);
+    if (attempt !== this.attempt) {
+      server.close();
+      return false;
+    }
     const handleType = (server as unknown as { _handle?: { constructor?: { name?: string } } })
       ._handle?.constructor?.name;
     if (err || handleType !== 'Pipe') {
@@ -398,23 +458,11 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
       });
       return false;
     }
-    this.started(server, null);
+    this.started({ server, file: null, release: () => undefined });
     const full = boundPathOfDescriptor(fd);
     this.fullName = full;
     this.name = full.slice(full.lastIndexOf('/') + 1) || full;
     return true;
-  }
-
-  private removeOwnFile(): void {
-    const own = this.ownFile;
-    this.ownFile = null;
-    if (!own || !this.fullName) return;
-    try {
-      const st = fs.lstatSync(this.fullName);
-      if (st.isSocket() && st.dev === own.dev && st.ino === own.ino) fs.unlinkSync(this.fullName);
-    } catch {
-      // Already gone.
-    }
   }
 }
 

@@ -1,7 +1,12 @@
 import * as net from 'node:net';
 
 import { fullLocalServerName, nativeLocalAddress, socketPathProblem } from './local-names.js';
-import { LocalSocketError, LocalSocketOption, LocalSocketState } from './local-socket-enums.js';
+import {
+  LocalSocketError,
+  LocalSocketOption,
+  LocalSocketState,
+  type LocalSocketOptions,
+} from './local-socket-enums.js';
 import { errnoCode } from './native-errors.js';
 import { LocalStreamSocket } from './local-stream-socket.js';
 import type { NativeSocketHandle } from './native-handle.js';
@@ -109,7 +114,7 @@ export class QLocalSocket extends QIODevice {
   private socketError = LocalSocketError.UnknownSocketError;
   private name = '';
   private fullName = '';
-  private options: number = LocalSocketOption.NoOptions;
+  private options: LocalSocketOptions = LocalSocketOption.NoOptions;
   private connecting: net.Socket | null = null;
   private connectingMode: OpenMode = OpenModeFlag.NotOpen;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -230,12 +235,12 @@ export class QLocalSocket extends QIODevice {
   }
 
   /** Sets QLocalSocket.SocketOption flags (AbstractNamespaceOption: Linux's abstract namespace). */
-  setSocketOptions(options: number): void {
+  setSocketOptions(options: LocalSocketOptions): void {
     this.options = options;
   }
 
   /** The socket options. */
-  socketOptions(): number {
+  socketOptions(): LocalSocketOptions {
     return this.options;
   }
 
@@ -249,12 +254,18 @@ export class QLocalSocket extends QIODevice {
     this.stream.disconnectFromHost();
   }
 
-  /** Drops unwritten data and closes at once: aboutToClose, stateChanged(UnconnectedState), readChannelFinished, disconnected. */
+  /**
+   * Drops unwritten data, ends the connection at once and closes the device, in Qt 6's
+   * order: the connection first (stateChanged(UnconnectedState), readChannelFinished,
+   * disconnected, with the device still open), then the device (aboutToClose, openMode()
+   * NotOpen). A socket whose connection already ended but which is still open only closes
+   * the device. Qt 5.15 emits aboutToClose first and leaves the device open
+   * (docs/qt-differences.md, "Differences found by the differential suite").
+   */
   abort(): void {
-    const wasConnecting = this.socketState === LocalSocketState.ConnectingState;
-    super.close();
-    if (wasConnecting) this.cancelConnect();
+    this.cancelConnect();
     this.stream.abort();
+    super.close();
     this.clearNames();
   }
 
@@ -304,10 +315,17 @@ export class QLocalSocket extends QIODevice {
   /**
    * Reads everything available now. What the stream holds is taken in one read, so the
    * chunks the kernel delivered reach the caller as they are (QIODevice's readAll would
-   * read them in 16 KiB pieces and join those: one more copy of every larger chunk).
+   * read them in 16 KiB pieces and join those: one more copy of every larger chunk). A read
+   * transaction or Text mode takes QIODevice's way, which keeps or translates the bytes.
    */
   override readAll(): Buffer {
-    if (this.buffer.size > 0 || !this.isReadable() || this.stream.bytesAvailable() === 0) {
+    if (
+      this.buffer.size > 0 ||
+      !this.isReadable() ||
+      this.stream.bytesAvailable() === 0 ||
+      this.isTransactionStarted() ||
+      this.isTextModeEnabled()
+    ) {
       return super.readAll();
     }
     return this.stream.readAll();
@@ -392,6 +410,21 @@ export class QLocalSocket extends QIODevice {
 
   protected override writeData(data: Buffer): number {
     return this.stream.write(data);
+  }
+
+  /**
+   * A line from the stream below, as Qt 6 reads it (Qt 5.15 reads byte by byte here, which
+   * differs only in Text mode: it drops every '\r' of the line).
+   */
+  protected override readLineData(maxSize: number): Buffer | null {
+    if (maxSize === 0) return Buffer.alloc(0);
+    // QIODevice.readLine leaves room for a terminating NUL: ask for one byte more.
+    return this.stream.readLine(maxSize + 1);
+  }
+
+  /** Skips in the stream below, as Qt 6 does. */
+  protected override skipData(maxSize: number): number {
+    return this.stream.skip(maxSize);
   }
 
   // ---------------------------------------------------------------- internals

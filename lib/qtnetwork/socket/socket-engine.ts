@@ -3,8 +3,9 @@ import type * as net from 'node:net';
 import type { ByteQueue } from '../core/byte-queue.js';
 import type { OpenMode } from '../core/open-mode.js';
 import { qWarning } from '../core/qlogging.js';
-import type { QHostAddress, SpecialAddress } from '../kernel/qhost-address.js';
+import type { QHostAddress } from '../kernel/qhost-address.js';
 import { SocketOption, type SocketError, type SocketState } from '../kernel/socket-enums.js';
+import type { BindAddress } from './bind-request.js';
 import type { NativeSocketHandle } from './native-handle.js';
 import type { QAbstractSocket } from './qabstract-socket.js';
 
@@ -33,12 +34,10 @@ export interface SocketEngine {
   connectTo(addresses: QHostAddress[]): void;
   /** A connect attempt failed, the socket layer is reset; anything the kind forgets then. */
   connectFailed?(): void;
-  /** QAbstractSocket.bind for this kind of socket. */
-  bind(
-    address: QHostAddress | SpecialAddress | string,
-    port: number,
-    mode: number,
-  ): boolean | Promise<boolean>;
+  /** QAbstractSocket.bind for this kind of socket (the port is checked already). */
+  bind(address: BindAddress, port: number, mode: number): boolean | Promise<boolean>;
+  /** True while a local end given to `bind` waits for the next connection (TCP). */
+  hasBinding?(): boolean;
   /** Forgets the address `bind` asked for (the socket's addresses are being cleared). */
   forgetBinding?(): void;
   /** QAbstractSocket.setSocketDescriptor for this kind of socket. */
@@ -106,7 +105,7 @@ export interface SocketEngineHost {
   /** The number of the current connection: it changes on every connect attempt and reset. */
   generation(): number;
   /** Changes the state and emits stateChanged. */
-  setState(state: SocketState): void;
+  setStateAndEmit(state: SocketState): void;
   /** Sets the error and its text without emitting. */
   setError(error: SocketError, text: string): void;
   /** Sets the error and its text, then emits errorOccurred. */

@@ -4,10 +4,17 @@ import * as os from 'node:os';
 import { ByteQueue } from '../core/byte-queue.js';
 import type { OpenMode } from '../core/open-mode.js';
 import { qWarning } from '../core/qlogging.js';
-import { QHostAddress, SpecialAddress } from '../kernel/qhost-address.js';
+import { QHostAddress } from '../kernel/qhost-address.js';
 import { ProxyType } from '../kernel/qnetwork-proxy.js';
 import { SocketError, SocketOption, SocketState } from '../kernel/socket-enums.js';
-import { ErrorText, mapConnectError, mapIoError, type MappedError } from './native-errors.js';
+import type { BindAddress } from './bind-request.js';
+import {
+  ErrorText,
+  mapBindError,
+  mapConnectError,
+  mapIoError,
+  type MappedError,
+} from './native-errors.js';
 import { nativeDescriptor, type NativeSocketHandle } from './native-handle.js';
 import type { Tunnel } from './proxy/proxy-tunnel.js';
 import { ProxyConnect, resolveProxy } from './proxy-connect.js';
@@ -16,6 +23,7 @@ import {
   type SocketEngine,
   type SocketEngineHost,
 } from './socket-engine.js';
+import { claimTcpBinding, releaseTcpBinding, type TcpBinding } from './tcp-bindings.js';
 
 /** An empty read result, shared (it has no bytes anyone could change). */
 const NO_BYTES = Buffer.alloc(0);
@@ -61,8 +69,10 @@ export class TcpConnectEngine implements SocketEngine {
   private lastConnectError: MappedError | null = null;
   /** The port given to connectToHost. */
   private port = 0;
-  /** The address given to `bind`, used as the local end of the next connection. */
-  private boundAddress: QHostAddress | null = null;
+  /** What `bind` asked for: the local end of the next connection. */
+  private binding: TcpBinding | null = null;
+  /** Set for QSslSocket while nothing may be read from the connection. */
+  private readingPaused = false;
   private readonly options = new Map<SocketOption, number>();
   /** The proxy the current connection goes through; null for a direct connection. */
   private proxy: ProxyConnect | null = null;
@@ -110,12 +120,15 @@ export class TcpConnectEngine implements SocketEngine {
 
   /**
    * Binds the local end of the next connection. Node binds a TCP client socket only when
-   * it connects, so a port that is taken is reported by connectToHost; an address that is
-   * not on this host is refused here, with SocketAddressNotAvailableError, as in Qt.
+   * it connects, so a port taken elsewhere is reported by connectToHost; here, as in Qt, an
+   * address that is not on this host is refused with SocketAddressNotAvailableError, and a
+   * port bound by another socket of this process with AddressInUseError unless both share
+   * it (see tcp-bindings.ts).
    */
-  bind(address: QHostAddress | SpecialAddress | string, port: number): boolean {
+  bind(address: BindAddress, port: number, mode: number): boolean {
     if (this.host.socket.state() !== SocketState.UnconnectedState) {
-      qWarning('QAbstractSocket::bind() called on a socket that is not unconnected');
+      qWarning('QNativeSocketEngine::bind() was not called in QAbstractSocket::UnconnectedState');
+      this.host.setErrorAndEmit(SocketError.UnknownSocketError, ErrorText.Unknown);
       return false;
     }
     const addr = address instanceof QHostAddress ? address : new QHostAddress(address);
@@ -126,14 +139,26 @@ export class TcpConnectEngine implements SocketEngine {
       );
       return false;
     }
-    this.boundAddress = addr;
+    this.forgetBinding();
+    const binding = claimTcpBinding(this, addr, port, mode);
+    if (!binding) {
+      this.host.setErrorAndEmit(SocketError.AddressInUseError, ErrorText.AddressInUse);
+      return false;
+    }
+    this.binding = binding;
     this.host.setLocal(addr, port);
-    this.host.setState(SocketState.BoundState);
+    this.host.setStateAndEmit(SocketState.BoundState);
     return true;
   }
 
+  /** True while the socket has a local end from `bind` (kept through failed connects, as Qt). */
+  hasBinding(): boolean {
+    return this.binding !== null;
+  }
+
   forgetBinding(): void {
-    this.boundAddress = null;
+    if (this.binding) releaseTcpBinding(this.binding);
+    this.binding = null;
   }
 
   adopt(descriptor: number | NativeSocketHandle, state: SocketState, mode: OpenMode): boolean {
@@ -158,12 +183,13 @@ export class TcpConnectEngine implements SocketEngine {
     this.held.clear();
     this.attach(sock);
     this.fetchConnectionParameters();
-    if (this.host.socket.state() !== state) this.host.setState(state);
+    if (this.host.socket.state() !== state) this.host.setStateAndEmit(state);
     if (this.sock === sock) sock.resume();
     return true;
   }
 
   reset(): void {
+    this.readingPaused = false;
     this.clearConnectTimer();
     this.proxy?.cancel();
     this.options.clear();
@@ -235,6 +261,16 @@ export class TcpConnectEngine implements SocketEngine {
 
   discardWrites(): void {
     this.writeQueue.clear();
+  }
+
+  /**
+   * While `paused`, the connection is not read (QSslSocket's PauseOnSslErrors); un-pausing
+   * resumes it from the event loop, as far as the read buffer's limit allows.
+   */
+  setReadingPaused(paused: boolean): void {
+    this.readingPaused = paused;
+    if (paused) this.sock?.pause();
+    else this.scheduleRefill();
   }
 
   /** While `held`, written data stays queued; releasing it sends what waits on the next tick. */
@@ -341,11 +377,10 @@ export class TcpConnectEngine implements SocketEngine {
     this.attach(sock);
     const generation = this.host.generation();
     const connectOptions: net.TcpSocketConnectOpts = { host: address, port: this.port };
-    if (this.boundAddress) {
-      const local = this.boundAddress.toNodeAddress();
+    if (this.binding) {
+      const local = this.binding.address.toNodeAddress();
       if (local !== '::' && local !== '0.0.0.0') connectOptions.localAddress = local;
-      const localPort = this.host.socket.localPort();
-      if (localPort) connectOptions.localPort = localPort;
+      if (this.binding.port) connectOptions.localPort = this.binding.port;
     }
     this.connectTimer = setTimeout(() => {
       if (generation !== this.host.generation()) return;
@@ -462,6 +497,7 @@ export class TcpConnectEngine implements SocketEngine {
     const moved = this.held.moveTo(buffer, room);
     if (
       this.held.size === 0 &&
+      !this.readingPaused &&
       sock.isPaused() &&
       this.host.socket.state() === SocketState.ConnectedState
     ) {
@@ -525,6 +561,14 @@ export class TcpConnectEngine implements SocketEngine {
   private onSocketError(err: Error): void {
     if (this.host.socket.state() === SocketState.ConnectingState) {
       this.clearConnectTimer();
+      if ((err as { syscall?: string }).syscall === 'bind') {
+        // The local end given to bind() is taken (Qt would have failed in bind()): every
+        // address would fail the same way.
+        const mapped = mapBindError(err);
+        this.addressesToTry = [];
+        this.host.failConnect(mapped.error, mapped.text);
+        return;
+      }
       this.lastConnectError = mapConnectError(err);
       this.connectToNextAddress();
       return;

@@ -1,6 +1,5 @@
 import * as dgram from 'node:dgram';
 
-import { checkPort } from '../core/check-port.js';
 import { qWarning } from '../core/qlogging.js';
 import type { Settle } from '../core/wait-on.js';
 import { QHostAddress, SpecialAddress } from '../kernel/qhost-address.js';
@@ -11,6 +10,7 @@ import {
   SocketOption,
   SocketState,
 } from '../kernel/socket-enums.js';
+import type { BindAddress } from './bind-request.js';
 import { DatagramQueue } from './datagram-queue.js';
 import { ErrorText, errnoCode, mapBindError, mapConnectError } from './native-errors.js';
 import { nativeDatagramDescriptor } from './native-handle.js';
@@ -67,12 +67,7 @@ export class UdpSocketEngine implements SocketEngine {
 
   // ---------------------------------------------------------------- binding and connecting
 
-  bind(
-    address: QHostAddress | SpecialAddress | string,
-    port: number,
-    mode: number,
-  ): Promise<boolean> {
-    checkPort(port, 'bind');
+  bind(address: BindAddress, port: number, mode: number): Promise<boolean> {
     if (this.host.socket.state() !== SocketState.UnconnectedState || this.sock) {
       qWarning('QNativeSocketEngine::bind() was not called in QAbstractSocket::UnconnectedState');
       this.host.setErrorAndEmit(SocketError.UnknownSocketError, ErrorText.Unknown);
@@ -88,7 +83,8 @@ export class UdpSocketEngine implements SocketEngine {
     }
     return new Promise<boolean>((resolve) => {
       this.bindSettle = resolve;
-      this.startBind(addr.isNull() ? new QHostAddress(SpecialAddress.Any) : addr, port, mode);
+      // A null address never gets here (bindRequest makes it AnyIPv4, as Qt does).
+      this.startBind(addr, port, mode);
     });
   }
 
@@ -355,7 +351,7 @@ export class UdpSocketEngine implements SocketEngine {
         this.refused = false;
         this.host.setError(SocketError.ConnectionRefusedError, ErrorText.ConnectionRefused);
         this.host.resetSocketLayer();
-        this.host.setState(SocketState.UnconnectedState);
+        this.host.setStateAndEmit(SocketState.UnconnectedState);
         return null;
       }
       return NO_BYTES;
@@ -524,7 +520,7 @@ export class UdpSocketEngine implements SocketEngine {
     this.bindSettle = null;
     // A connect started while binding goes on from here; only a plain bind enters BoundState.
     if (this.host.socket.state() === SocketState.UnconnectedState) {
-      this.host.setState(SocketState.BoundState);
+      this.host.setStateAndEmit(SocketState.BoundState);
     }
     settle?.(true);
   }

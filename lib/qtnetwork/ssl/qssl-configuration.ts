@@ -13,6 +13,7 @@ import {
 import { PatternSyntax, QSslCertificate } from './qssl-certificate.js';
 import { QSslCipher } from './qssl-cipher.js';
 import { QSslKey } from './qssl-key.js';
+import { markBackendInUse } from './ssl-backend.js';
 
 /**
  * What a configuration sets, shared by its copies until one of them changes something
@@ -34,6 +35,13 @@ export interface SslSettings {
   readonly sslOptions: number;
   readonly allowedNextProtocols: readonly Buffer[];
   readonly handshakeMustInterruptOnError: boolean;
+  /** The PSK identity hint a server sends; null: none (Qt's null QByteArray). */
+  readonly preSharedKeyIdentityHint: Buffer | null;
+  readonly ocspStaplingEnabled: boolean;
+  /** A saved session (OpenSSL's encoding) a client resumes; empty: none. */
+  readonly sessionTicket: Buffer;
+  /** The lifetime hint of `sessionTicket`, in seconds; -1 until a handshake saved one. */
+  readonly sessionTicketLifeTimeHint: number;
 }
 
 /** What a socket's configuration reports about its session. */
@@ -66,6 +74,10 @@ const EMPTY_SETTINGS: SslSettings = {
   sslOptions: DEFAULT_SSL_OPTIONS,
   allowedNextProtocols: [],
   handshakeMustInterruptOnError: false,
+  preSharedKeyIdentityHint: null,
+  ocspStaplingEnabled: false,
+  sessionTicket: Buffer.alloc(0),
+  sessionTicketLifeTimeHint: -1,
 };
 
 /** An empty session (no handshake yet). */
@@ -81,8 +93,8 @@ export const NO_SESSION: SslSession = {
 let systemCas: QSslCertificate[] | null = null;
 let defaultSettings: SslSettings = EMPTY_SETTINGS;
 
-/** A protocol name as bytes of the configuration's own (a later change to the caller's Buffer does not reach it). */
-function protocolBytes(p: Buffer | string): Buffer {
+/** Bytes of the configuration's own (a later change to the caller's Buffer does not reach it). */
+function ownBytes(p: Buffer | string): Buffer {
   return Buffer.from(toBuffer(p));
 }
 
@@ -91,7 +103,8 @@ let makeConfig: (settings: SslSettings, session: SslSession) => QSslConfiguratio
 
 /**
  * TLS settings for a QSslSocket or QSslServer (Qt's QSslConfiguration): local certificate
- * and key, trusted CAs, protocol, peer verification, ciphers, options, ALPN. A value class:
+ * and key, trusted CAs, protocol, peer verification, ciphers, options, ALPN, the PSK identity
+ * hint, OCSP stapling and a saved session. A value class:
  * `new QSslConfiguration(other)` copies; sockets and servers keep copies of what they are
  * given and hand out copies. The session fields (`peerCertificate`, `sessionCipher`...)
  * are filled in only in the configuration a socket returns.
@@ -127,6 +140,8 @@ export class QSslConfiguration {
 
   /** The application's default configuration (new sockets start from it). */
   static defaultConfiguration(): QSslConfiguration {
+    // As in Qt 6, reading the default loads the TLS backend: its choice is made from then on.
+    markBackendInUse();
     return makeConfig(defaultSettings, NO_SESSION);
   }
 
@@ -297,7 +312,7 @@ export class QSslConfiguration {
 
   /** Sets the protocols offered with ALPN (e.g. "h2", "http/1.1"). */
   setAllowedNextProtocols(protocols: Array<Buffer | string>): void {
-    this.update({ allowedNextProtocols: protocols.map(protocolBytes) });
+    this.update({ allowedNextProtocols: protocols.map(ownBytes) });
   }
 
   /** Whether a verification error interrupts the handshake at once (Qt 6; default false). */
@@ -312,6 +327,56 @@ export class QSslConfiguration {
    */
   setHandshakeMustInterruptOnError(interrupt: boolean): void {
     this.update({ handshakeMustInterruptOnError: interrupt });
+  }
+
+  /** The PSK identity hint a server sends to its clients; empty (null) by default. */
+  preSharedKeyIdentityHint(): Buffer {
+    const hint = this.s.preSharedKeyIdentityHint;
+    return hint ? Buffer.from(hint) : Buffer.alloc(0);
+  }
+
+  /**
+   * Sets the PSK identity hint a server sends (see QSslSocket's
+   * `preSharedKeyAuthenticationRequired`); sent as UTF-8 text.
+   */
+  setPreSharedKeyIdentityHint(hint: Buffer | string): void {
+    this.update({ preSharedKeyIdentityHint: ownBytes(hint) });
+  }
+
+  /** Whether a client asks the server for a stapled OCSP response (default false). */
+  ocspStaplingEnabled(): boolean {
+    return this.s.ocspStaplingEnabled;
+  }
+
+  /**
+   * With `enabled`, a client asks for the certificate status during the handshake and, when
+   * it verifies the server, checks the response: a missing, untrusted or bad response and a
+   * revoked certificate are verification errors (see QSslSocket's `ocspResponses()`). A
+   * server refuses a configuration with stapling on, as Qt does.
+   */
+  setOcspStaplingEnabled(enabled: boolean): void {
+    this.update({ ocspStaplingEnabled: enabled });
+  }
+
+  /**
+   * The saved session of a client: set with `setSessionTicket`, or kept by the socket after
+   * a handshake when SslOptionDisableSessionPersistence is off (it is on by default).
+   */
+  sessionTicket(): Buffer {
+    return Buffer.from(this.s.sessionTicket);
+  }
+
+  /**
+   * A session saved earlier (`sessionTicket()` of a previous connection), which the next
+   * handshake offers to resume, when SslOptionDisableSessionPersistence is off.
+   */
+  setSessionTicket(sessionTicket: Buffer): void {
+    this.update({ sessionTicket: ownBytes(sessionTicket) });
+  }
+
+  /** The server's lifetime hint for the saved session, in seconds; -1 if none was saved. */
+  sessionTicketLifeTimeHint(): number {
+    return this.s.sessionTicketLifeTimeHint;
   }
 
   /** The peer's certificate (in a socket's configuration, after the handshake). */
@@ -358,6 +423,15 @@ export function settingsOf(configuration: QSslConfiguration): SslSettings {
 /** A configuration with `settings` reporting `session` (what a socket hands out). */
 export function configurationWith(settings: SslSettings, session: SslSession): QSslConfiguration {
   return makeConfig(settings, session);
+}
+
+/** `settings` with a session saved by a handshake (a socket keeps it for its next one). */
+export function withSavedSession(
+  settings: SslSettings,
+  session: Buffer,
+  hint: number,
+): SslSettings {
+  return { ...settings, sessionTicket: session, sessionTicketLifeTimeHint: hint };
 }
 
 /** The trusted CA certificates of `settings`, as Node certificates. */

@@ -1,6 +1,7 @@
 import { type NativeSocketHandle } from '../socket/native-handle.js';
 import { QSslConfiguration } from './qssl-configuration.js';
 import { QSslError } from './qssl-error.js';
+import { type QSslPreSharedKeyAuthenticator } from './qssl-pre-shared-key-authenticator.js';
 import { QSslSocket } from './qssl-socket.js';
 import { QTcpServer } from '../socket/qtcp-server.js';
 import { type QTcpSocket } from '../socket/qtcp-socket.js';
@@ -57,6 +58,13 @@ export class QSslServer extends QTcpServer {
   readonly handshakeInterruptedOnError = new Signal<[socket: QSslSocket, error: QSslError]>(
     'handshakeInterruptedOnError',
   );
+  /**
+   * A socket in its handshake needs a pre-shared key (see
+   * QSslSocket.preSharedKeyAuthenticationRequired): a slot fills in `authenticator`.
+   */
+  readonly preSharedKeyAuthenticationRequired = new Signal<
+    [socket: QSslSocket, authenticator: QSslPreSharedKeyAuthenticator]
+  >('preSharedKeyAuthenticationRequired');
   /** The client began a TLS handshake on `socket` (its first byte was a handshake record). */
   readonly startedEncryptionHandshake = new Signal<[socket: QSslSocket]>(
     'startedEncryptionHandshake',
@@ -150,6 +158,9 @@ export class QSslServer extends QTcpServer {
       socket.sslErrors.connect((errors) => this.sslErrors.emit(socket, errors)),
       socket.handshakeInterruptedOnError.connect((e) =>
         this.handshakeInterruptedOnError.emit(socket, e),
+      ),
+      socket.preSharedKeyAuthenticationRequired.connect((authenticator) =>
+        this.preSharedKeyAuthenticationRequired.emit(socket, authenticator),
       ),
       socket.errorOccurred.connect((e) => {
         this.errorOccurred.emit(socket, e);

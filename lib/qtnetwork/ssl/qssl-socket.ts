@@ -1,5 +1,4 @@
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type { X509Certificate } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 
@@ -8,62 +7,42 @@ import { nativeDescriptor, type NativeSocketHandle } from '../socket/native-hand
 import { OpenModeFlag, type OpenMode } from '../core/open-mode.js';
 import type { QHostAddress } from '../kernel/qhost-address.js';
 import { qWarning } from '../core/qlogging.js';
-import {
-  EncodingFormat,
-  KeyAlgorithm,
-  NextProtocolNegotiationStatus,
-  PeerVerifyMode,
-  SslMode,
-  SslOption,
-  SslProtocol,
-} from './qssl.js';
-import { PatternSyntax, QSslCertificate } from './qssl-certificate.js';
-import { QSslCipher, protocolFromString } from './qssl-cipher.js';
+import { PeerVerifyMode, SslMode, SslOption } from './qssl.js';
+import { QSslCipher } from './qssl-cipher.js';
 import {
   NO_SESSION,
-  QSslConfiguration,
-  configurationWith,
-  settingsOf,
   trustedCertificates,
-  type SslSession,
+  withSavedSession,
   type SslSettings,
 } from './qssl-configuration.js';
+import type { QOcspResponse } from './qocsp-response.js';
+import type { QSslPreSharedKeyAuthenticator } from './qssl-pre-shared-key-authenticator.js';
 import { QSslError, SslError } from './qssl-error.js';
-import { QSslKey } from './qssl-key.js';
-import { QTcpSocket } from '../socket/qtcp-socket.js';
+import { SslSocketSettings } from './qssl-socket-settings.js';
 import { Signal } from '../core/signal.js';
-import { NetworkLayerProtocol, SocketError, SocketState } from '../kernel/socket-enums.js';
+import {
+  NetworkLayerProtocol,
+  PauseMode,
+  SocketError,
+  SocketState,
+} from '../kernel/socket-enums.js';
 import {
   SslContextError,
   isOpensslError,
   isRefusedProtocol,
   opensslReason,
   secureContextFor,
+  shareContext,
 } from './ssl-context.js';
 import { chainErrors, isMatchingHostname } from './ssl-verify.js';
+import * as backend from './ssl-backend.js';
+import { checkOcspResponse } from './ocsp-check.js';
+import { openTlsLayer, sendCloseNotifyOnDestroy } from './tls-layer.js';
+import { opensslResult, peerChainOf, sessionOf, ticketLifetimeHintOf } from './tls-session.js';
 
-/** What Node's TLS socket keeps about verification (`ssl` is Node's own TLS handle). */
-interface TlsHandle {
-  verifyError?: () => { code?: string } | null | undefined;
-}
-
-/** The peer's chain as Node reports it (detailed `getPeerCertificate(true)`), own first. */
-function peerChainOf(t: tls.TLSSocket): X509Certificate[] {
-  const out: X509Certificate[] = [];
-  let c: tls.DetailedPeerCertificate | undefined = t.getPeerCertificate(true);
-  const seen = new Set<string>();
-  while (c && c.raw && !seen.has(c.fingerprint256)) {
-    seen.add(c.fingerprint256);
-    try {
-      out.push(new X509Certificate(c.raw));
-    } catch {
-      break;
-    }
-    const next: tls.DetailedPeerCertificate | undefined = c.issuerCertificate;
-    if (!next || next === c) break;
-    c = next;
-  }
-  return out;
+/** True unless SslOptionDisableSessionPersistence is on: a client keeps and offers sessions. */
+function keepsSessions(settings: SslSettings): boolean {
+  return (settings.sslOptions & SslOption.SslOptionDisableSessionPersistence) === 0;
 }
 
 /**
@@ -93,8 +72,14 @@ type EncryptedConnectArgs =
  *
  * Node does the handshake and OpenSSL's verification (with `rejectUnauthorized: false`);
  * the port then applies Qt's rules: its host name check, its error list, its verify modes.
+ * Pre-shared keys (`preSharedKeyAuthenticationRequired`), OCSP stapling (`ocspResponses()`)
+ * and saved sessions (`newSessionTicketReceived`) work as in Qt, over Node's PSK callbacks,
+ * status requests and sessions (tls-layer.ts, ocsp-check.ts, tls-session.ts).
+ *
+ * The accessors of the socket's TLS settings and Qt's static functions (the TLS library,
+ * the backend, Qt 5.15's defaults) are in SslSocketSettings, which this class extends.
  */
-export class QSslSocket extends QTcpSocket {
+export class QSslSocket extends SslSocketSettings {
   static readonly SslMode = SslMode;
   static readonly PeerVerifyMode = PeerVerifyMode;
 
@@ -120,9 +105,21 @@ export class QSslSocket extends QTcpSocket {
   readonly handshakeInterruptedOnError = new Signal<[error: QSslError]>(
     'handshakeInterruptedOnError',
   );
+  /**
+   * Emitted during a handshake with a pre-shared key (a PSK cipher suite, TLS 1.2): the
+   * slot fills in `authenticator` before it returns, a client with its identity and the key,
+   * a server with the key for the client's identity. Without a key the handshake fails.
+   */
+  readonly preSharedKeyAuthenticationRequired = new Signal<
+    [authenticator: QSslPreSharedKeyAuthenticator]
+  >('preSharedKeyAuthenticationRequired');
+  /**
+   * Emitted for each session ticket a TLS 1.3 server sends, when
+   * SslOptionDisableSessionPersistence is off: `sslConfiguration().sessionTicket()` then
+   * holds a session that a later connection can resume.
+   */
+  readonly newSessionTicketReceived = new Signal<[]>('newSessionTicketReceived');
 
-  private settings: SslSettings = settingsOf(QSslConfiguration.defaultConfiguration());
-  private session: SslSession = NO_SESSION;
   private sslMode = SslMode.UnencryptedMode;
   private connectionEncrypted = false;
   private autoStartHandshake = false;
@@ -137,42 +134,24 @@ export class QSslSocket extends QTcpSocket {
   private ignoreList: QSslError[] = [];
   private handshakeErrorList: QSslError[] = [];
   private continueInterrupted = false;
-  private verificationName = '';
+  /** The handshake stopped on verification errors (PauseOnSslErrors) until `resume()`. */
+  private sslPaused = false;
   private tlsSocket: tls.TLSSocket | null = null;
   private raw: net.Socket | null = null;
   private rawBytesReported = 0;
+  /** What the server stapled (client, OCSP stapling on): undefined until it said. */
+  private stapled: Buffer | null | undefined = undefined;
+  private ocspList: QOcspResponse[] = [];
 
   constructor() {
     super();
+    backend.markBackendInUse();
     // Connected first, so it runs before the application's slots.
     this.stateChanged.connect((state) => {
       if (state === SocketState.UnconnectedState) this.connectionEnded();
     });
     // Qt reports the encrypted bytes after bytesWritten; the application's slots run first.
     this.bytesWritten.connect(() => queueMicrotask(() => this.reportEncryptedBytes()));
-  }
-
-  /** True: Node always has TLS (OpenSSL). */
-  static supportsSsl(): boolean {
-    return true;
-  }
-
-  /** The TLS library in use, e.g. "OpenSSL 3.0.13". */
-  static sslLibraryVersionString(): string {
-    return `OpenSSL ${process.versions.openssl}`;
-  }
-
-  /** OpenSSL's version number (0xMNN00PP0 for OpenSSL 3). */
-  static sslLibraryVersionNumber(): number {
-    const [major = 0, minor = 0, patch = 0] = process.versions.openssl
-      .split(/[.+-]/)
-      .map((n) => Number.parseInt(n, 10) || 0);
-    return major * 0x10000000 + minor * 0x100000 + patch * 0x10;
-  }
-
-  /** The TLS library Node was built with (the same as `sslLibraryVersionString`). */
-  static sslLibraryBuildVersionString(): string {
-    return QSslSocket.sslLibraryVersionString();
   }
 
   // ---------------------------------------------------------------- connecting
@@ -264,7 +243,7 @@ export class QSslSocket extends QTcpSocket {
       return;
     }
     if (!this.connectionEncrypted && this.tlsSocket && this.bytesToWrite() > 0) {
-      if (s !== SocketState.ClosingState) this.setState(SocketState.ClosingState);
+      if (s !== SocketState.ClosingState) this.setStateAndEmit(SocketState.ClosingState);
       this.sslPendingClose = true;
       return;
     }
@@ -336,176 +315,6 @@ export class QSslSocket extends QTcpSocket {
     return this.connectionEncrypted;
   }
 
-  /** The socket's configuration, with the session's details (peer certificate, cipher...). */
-  sslConfiguration(): QSslConfiguration {
-    return configurationWith(this.settings, this.session);
-  }
-
-  /** Takes the settings of `configuration` (not its session fields) for the next handshake. */
-  setSslConfiguration(configuration: QSslConfiguration): void {
-    this.settings = settingsOf(configuration);
-  }
-
-  /** The certificate presented to the peer. */
-  localCertificate(): QSslCertificate {
-    return this.sslConfiguration().localCertificate();
-  }
-
-  /**
-   * Sets the certificate presented to the peer: a QSslCertificate, the PEM or DER bytes of
-   * one (port convenience), or the path of a file holding one (Qt's overload).
-   */
-  setLocalCertificate(
-    certificate: QSslCertificate | Buffer | string,
-    format: EncodingFormat = EncodingFormat.Pem,
-  ): void {
-    const cert =
-      certificate instanceof QSslCertificate
-        ? certificate
-        : Buffer.isBuffer(certificate)
-          ? new QSslCertificate(certificate, format)
-          : (QSslCertificate.fromPath(certificate, format)[0] ?? new QSslCertificate());
-    this.change((c) => c.setLocalCertificate(cert));
-  }
-
-  /** The chain presented to the peer, the local certificate first. */
-  localCertificateChain(): QSslCertificate[] {
-    return this.sslConfiguration().localCertificateChain();
-  }
-
-  /** Sets the chain presented to the peer (the local certificate first, then intermediates). */
-  setLocalCertificateChain(chain: QSslCertificate[]): void {
-    this.change((c) => c.setLocalCertificateChain(chain));
-  }
-
-  /** The private key of the local certificate. */
-  privateKey(): QSslKey {
-    return this.settings.privateKey;
-  }
-
-  /**
-   * Sets the private key: a QSslKey, the bytes of one (port convenience), or the path of a
-   * file holding one (Qt's overload). Without `algorithm` the key's own is used.
-   */
-  setPrivateKey(
-    key: QSslKey | Buffer | string,
-    algorithm?: KeyAlgorithm,
-    format: EncodingFormat = EncodingFormat.Pem,
-    passPhrase?: Buffer | string,
-  ): void {
-    let k: QSslKey;
-    if (key instanceof QSslKey) {
-      k = key;
-    } else {
-      let data: Buffer | null = Buffer.isBuffer(key) ? key : null;
-      if (data === null) {
-        try {
-          data = readFileSync(key as string);
-        } catch {
-          data = null;
-        }
-      }
-      k = data
-        ? new QSslKey(data, algorithm, format, QSslKey.KeyType.PrivateKey, passPhrase)
-        : new QSslKey();
-    }
-    this.change((c) => c.setPrivateKey(k));
-  }
-
-  /** The trusted CA certificates (the system's by default). */
-  caCertificates(): QSslCertificate[] {
-    return this.sslConfiguration().caCertificates();
-  }
-
-  /** Trusts exactly `certificates` for the next handshake. */
-  setCaCertificates(certificates: QSslCertificate[]): void {
-    this.change((c) => c.setCaCertificates(certificates));
-  }
-
-  /** Adds one trusted CA certificate. */
-  addCaCertificate(certificate: QSslCertificate): void {
-    this.change((c) => c.addCaCertificate(certificate));
-  }
-
-  /** Adds trusted CA certificates: a list, or those read from a path. */
-  addCaCertificates(
-    certificates: QSslCertificate[] | string,
-    format: EncodingFormat = EncodingFormat.Pem,
-    syntax: PatternSyntax = PatternSyntax.FixedString,
-  ): boolean {
-    let added = false;
-    this.change((c) => {
-      added = c.addCaCertificates(certificates, format, syntax);
-    });
-    return added;
-  }
-
-  /** The protocol to negotiate (default SecureProtocols). */
-  protocol(): SslProtocol {
-    return this.settings.protocol;
-  }
-
-  /** Sets the protocol to negotiate. */
-  setProtocol(protocol: SslProtocol): void {
-    this.change((c) => c.setProtocol(protocol));
-  }
-
-  /**
-   * How the peer's certificate is checked. AutoVerifyPeer (the default) means VerifyPeer
-   * for a client and QueryPeer for a server.
-   */
-  peerVerifyMode(): PeerVerifyMode {
-    return this.settings.peerVerifyMode;
-  }
-
-  /** Sets how the peer's certificate is checked. */
-  setPeerVerifyMode(mode: PeerVerifyMode): void {
-    this.change((c) => c.setPeerVerifyMode(mode));
-  }
-
-  /** The verification depth (0 = no limit). */
-  peerVerifyDepth(): number {
-    return this.settings.peerVerifyDepth;
-  }
-
-  /** Sets the verification depth (0 = no limit). */
-  setPeerVerifyDepth(depth: number): void {
-    this.change((c) => c.setPeerVerifyDepth(depth));
-  }
-
-  /** The name the peer's certificate is checked against ("" = the host connected to). */
-  peerVerifyName(): string {
-    return this.verificationName;
-  }
-
-  /** Sets the name the peer's certificate must carry (and the SNI name sent). */
-  setPeerVerifyName(hostName: string): void {
-    this.verificationName = hostName;
-  }
-
-  /** The peer's certificate after the handshake; null before (or if it sent none). */
-  peerCertificate(): QSslCertificate {
-    return this.sslConfiguration().peerCertificate();
-  }
-
-  /**
-   * The peer's chain, its own certificate first. Node reports the chain with the issuers
-   * it found in the local CA store added, where Qt lists what the peer sent.
-   */
-  peerCertificateChain(): QSslCertificate[] {
-    return this.sslConfiguration().peerCertificateChain();
-  }
-
-  /** The cipher in use; null before the handshake and after the connection closes. */
-  sessionCipher(): QSslCipher {
-    return this.sslConfiguration().sessionCipher();
-  }
-
-  /** The protocol in use (TlsV1_2, TlsV1_3); UnknownProtocol before the handshake. */
-  sessionProtocol(): SslProtocol {
-    return this.sslConfiguration().sessionProtocol();
-  }
-
   /**
    * Without arguments: goes on despite the verification errors of this handshake (call it
    * from a slot connected to sslErrors, or after connectToHostEncrypted). With a list: goes
@@ -522,9 +331,37 @@ export class QSslSocket extends QTcpSocket {
     return [...this.handshakeErrorList];
   }
 
+  /**
+   * The certificate status the server stapled to the last handshake, as checked (a client
+   * with `setOcspStaplingEnabled(true)` that verifies the server); empty otherwise.
+   */
+  ocspResponses(): QOcspResponse[] {
+    return [...this.ocspList];
+  }
+
   /** From a slot connected to handshakeInterruptedOnError: lets the handshake go on. */
   continueInterruptedHandshake(): void {
     this.continueInterrupted = true;
+  }
+
+  /**
+   * Continues a handshake paused on verification errors (PauseOnSslErrors), from the event
+   * loop after this call returns, as in Qt: if `ignoreSslErrors()` covers the errors now,
+   * `encrypted` follows and data moves again; otherwise the handshake fails as it would have
+   * without the pause (SslHandshakeFailedError, then the connection closes). Does nothing
+   * when the socket is not paused.
+   */
+  override resume(): void {
+    if (!this.sslPaused) return;
+    setImmediate(() => {
+      const t = this.tlsSocket;
+      // A second resume() queued meanwhile finds nothing to do (as Qt 6).
+      if (!this.sslPaused || !t) return;
+      this.sslPaused = false;
+      this.setReadingPaused(false);
+      if (this.verifyErrorsHaveBeenIgnored()) this.completeHandshake(t);
+      else this.refuseHandshake(t);
+    });
   }
 
   /** Always 0: Node keeps no encrypted bytes waiting to be decrypted where the port can see them. */
@@ -552,8 +389,8 @@ export class QSslSocket extends QTcpSocket {
     return super.setSocketDescriptor(descriptor, state, mode);
   }
 
-  protected override setState(state: SocketState): void {
-    super.setState(state);
+  protected override setStateAndEmit(state: SocketState): void {
+    super.setStateAndEmit(state);
     // Qt starts the handshake when the plain socket connects, before emitting connected.
     if (
       state === SocketState.ConnectedState &&
@@ -575,17 +412,14 @@ export class QSslSocket extends QTcpSocket {
     this.ignoreAll = false;
     this.sslPendingClose = false;
     this.closingGracefully = false;
+    this.sslPaused = false;
     this.handshakeErrorList = [];
     this.session = NO_SESSION;
+    this.stapled = undefined;
+    this.ocspList = [];
     this.dropTls();
     // As in Qt, a list of expected errors set before connecting is kept.
     this.setWritesHeld(false);
-  }
-
-  private change(edit: (c: QSslConfiguration) => void): void {
-    const c = configurationWith(this.settings, NO_SESSION);
-    edit(c);
-    this.settings = settingsOf(c);
   }
 
   private startEncryption(mode: SslMode, method: string): void {
@@ -609,9 +443,13 @@ export class QSslSocket extends QTcpSocket {
     this.sslMode = mode;
     this.modeChanged.emit(mode);
     if (this.state() !== SocketState.ConnectedState || this.sslMode !== mode) return;
+    const client = mode === SslMode.SslClientMode;
     let context: tls.SecureContext;
     try {
-      context = secureContextFor(settings);
+      if (!client && settings.ocspStaplingEnabled) {
+        throw new SslContextError('Server-side QSslSocket does not support OCSP stapling');
+      }
+      context = secureContextFor(settings, !client);
     } catch (err) {
       // Qt leaves the plain connection open, with nothing able to leave it; the port closes it.
       this.setErrorAndEmit(
@@ -621,71 +459,53 @@ export class QSslSocket extends QTcpSocket {
       this.abort();
       return;
     }
-    const client = mode === SslMode.SslClientMode;
     // What was written before this call goes out in clear first (unless connectToHostEncrypted
     // held it from the start); what is written from now on waits for the handshake.
     this.layerSocket((raw) => {
       this.raw = raw;
       this.rawBytesReported = raw.bytesWritten;
-      const alpn =
-        settings.allowedNextProtocols.length > 0
-          ? settings.allowedNextProtocols.map((p) => p.toString('latin1'))
-          : undefined;
-      let t: tls.TLSSocket;
+      const resume = client && keepsSessions(settings) && settings.sessionTicket.length > 0;
+      const t = openTlsLayer(raw, {
+        client,
+        settings,
+        context,
+        serverName: client ? this.serverNameIndication(settings) : undefined,
+        session: resume ? settings.sessionTicket : undefined,
+        requestOcsp: client && settings.ocspStaplingEnabled,
+        askPsk: (authenticator) => {
+          this.preSharedKeyAuthenticationRequired.emit(authenticator);
+          return this.raw === raw;
+        },
+      });
       if (client) {
-        const name = this.verificationName || this.peerName();
-        const sni =
-          (settings.sslOptions & SslOption.SslOptionDisableServerNameIndication) === 0 &&
-          name !== '' &&
-          net.isIP(name) === 0
-            ? name
-            : undefined;
-        t = tls.connect({
-          socket: raw,
-          secureContext: context,
-          rejectUnauthorized: false,
-          // The port checks the name itself, with Qt's rules, after the handshake.
-          checkServerIdentity: () => undefined,
-          ...(sni ? { servername: sni } : {}),
-          ...(alpn ? { ALPNProtocols: alpn } : {}),
-        });
         t.once('secureConnect', () => this.handshakeDone(t));
-      } else {
-        t = new tls.TLSSocket(raw, {
-          isServer: true,
-          secureContext: context,
-          requestCert: settings.peerVerifyMode !== PeerVerifyMode.VerifyNone,
-          rejectUnauthorized: false,
-          ...(alpn ? { ALPNProtocols: alpn } : {}),
+        t.on('OCSPResponse', (response: Buffer | null) => {
+          if (this.tlsSocket === t) this.stapled = response;
         });
+        t.on('session', (session: Buffer) => this.sessionReceived(t, session));
+      } else {
         t.once('secure', () => this.handshakeDone(t));
       }
       // Registered before QAbstractSocket's own listeners, so TLS failures are told apart
       // from transport ones first.
       t.on('error', (err: Error) => this.onTlsError(t, err));
-      // Qt ends an encrypted connection that it closes (not aborts) with a close_notify
-      // alert (SSL_shutdown). QAbstractSocket closes by destroying the socket, which sends
-      // none; end() writes it at once when nothing else is waiting.
-      const destroy = t.destroy.bind(t);
-      t.destroy = (error?: Error): tls.TLSSocket => {
-        if (
-          error === undefined &&
-          this.closingGracefully &&
-          this.connectionEncrypted &&
-          !t.destroyed &&
-          !t.writableEnded &&
-          t.writableLength === 0
-        ) {
-          t.end();
-        }
-        return destroy(error);
-      };
+      sendCloseNotifyOnDestroy(t, () => this.closingGracefully && this.connectionEncrypted);
       this.tlsSocket = t;
       return t;
     });
     this.setWritesHeld(true);
     // The first handshake flight has been handed to the connection by now.
     setImmediate(() => this.reportEncryptedBytes());
+  }
+
+  /** The name a client sends with SNI: the peer's name unless disabled or an address. */
+  private serverNameIndication(settings: SslSettings): string | undefined {
+    const name = this.verificationName || this.peerName();
+    const sni =
+      (settings.sslOptions & SslOption.SslOptionDisableServerNameIndication) === 0 &&
+      name !== '' &&
+      net.isIP(name) === 0;
+    return sni ? name : undefined;
   }
 
   private onTlsError(t: tls.TLSSocket, err: Error): void {
@@ -714,21 +534,8 @@ export class QSslSocket extends QTcpSocket {
     const settings = this.settings;
     const client = this.sslMode === SslMode.SslClientMode;
     const chain = peerChainOf(t);
-    const peer = chain.length > 0 ? QSslCertificate.fromX509(chain[0]) : new QSslCertificate();
-    const alpn = t.alpnProtocol;
-    this.session = {
-      peerCertificate: peer,
-      peerCertificateChain: chain.map((x) => QSslCertificate.fromX509(x)),
-      sessionCipher: new QSslCipher(t.getCipher()?.name ?? '', protocolFromString(t.getProtocol())),
-      sessionProtocol: protocolFromString(t.getProtocol()),
-      nextNegotiatedProtocol: typeof alpn === 'string' ? Buffer.from(alpn) : Buffer.alloc(0),
-      nextProtocolNegotiationStatus:
-        typeof alpn === 'string'
-          ? NextProtocolNegotiationStatus.NextProtocolNegotiationNegotiated
-          : settings.allowedNextProtocols.length > 0
-            ? NextProtocolNegotiationStatus.NextProtocolNegotiationUnsupported
-            : NextProtocolNegotiationStatus.NextProtocolNegotiationNone,
-    };
+    this.session = sessionOf(t, chain, settings);
+    const peer = this.session.peerCertificate;
     const verifyMode = settings.peerVerifyMode;
     const doVerifyPeer =
       verifyMode === PeerVerifyMode.VerifyPeer ||
@@ -747,29 +554,28 @@ export class QSslSocket extends QTcpSocket {
             chain,
             trusted: () => trustedCertificates(settings),
             purpose: client ? 'server' : 'client',
-            opensslResult: this.opensslResult(t),
+            opensslResult: opensslResult(t, client),
             maxDepth: settings.peerVerifyDepth,
           });
     if (settings.handshakeMustInterruptOnError && doVerifyPeer && fromChain.length > 0) {
-      for (const e of fromChain) {
-        this.continueInterrupted = false;
-        this.handshakeInterruptedOnError.emit(e);
-        if (!alive()) return;
-        if (!this.continueInterrupted) {
-          this.handshakeErrorList = [e];
-          this.discardPendingWrites();
-          this.setErrorAndEmit(SocketError.SslHandshakeFailedError, e.errorString());
-          if (this.tlsSocket === t) this.abort();
-          return;
-        }
-      }
+      if (!this.interruptOnChainErrors(t, fromChain, alive)) return;
     } else {
       for (const e of fromChain) {
         this.peerVerifyError.emit(e);
         if (!alive()) return;
       }
     }
+    // Then the stapled OCSP response's errors, first in the list, as in Qt.
     const errors: QSslError[] = [];
+    if (client && doVerifyPeer && settings.ocspStaplingEnabled) {
+      const fromOcsp = this.checkStapledStatus(t, chain, settings);
+      if (fromOcsp === null) return;
+      for (const e of fromOcsp) {
+        errors.push(e);
+        this.peerVerifyError.emit(e);
+        if (!alive()) return;
+      }
+    }
     if (!peer.isNull()) {
       const name = this.verificationName || this.peerName();
       if (client && !isMatchingHostname(peer, name)) {
@@ -788,16 +594,98 @@ export class QSslSocket extends QTcpSocket {
     this.handshakeErrorList = errors;
     if (errors.length > 0) {
       this.sslErrors.emit([...errors]);
-      // As in Qt, the failure is reported even when a slot has closed the socket already.
       if (doVerifyPeer && !this.verifyErrorsHaveBeenIgnored()) {
-        this.discardPendingWrites();
-        this.setErrorAndEmit(SocketError.SslHandshakeFailedError, errors[0].errorString());
-        if (this.tlsSocket !== t) return;
-        this.sslPendingClose = false;
-        super.disconnectFromHost();
+        if ((this.pauseMode() & PauseMode.PauseOnSslErrors) !== 0) {
+          // Qt stops here until resume(): no error yet, nothing read or written meanwhile.
+          if (alive()) {
+            this.sslPaused = true;
+            this.setReadingPaused(true);
+          }
+          return;
+        }
+        this.refuseHandshake(t);
         return;
       }
       if (!alive()) return;
+    }
+    this.completeHandshake(t);
+  }
+
+  /**
+   * Early error reporting (Qt 6): handshakeInterruptedOnError for each chain error; unless
+   * a slot lets the handshake go on, it fails with that error. False when it stopped.
+   */
+  private interruptOnChainErrors(
+    t: tls.TLSSocket,
+    fromChain: QSslError[],
+    alive: () => boolean,
+  ): boolean {
+    for (const e of fromChain) {
+      this.continueInterrupted = false;
+      this.handshakeInterruptedOnError.emit(e);
+      if (!alive()) return false;
+      if (!this.continueInterrupted) {
+        this.handshakeErrorList = [e];
+        this.discardPendingWrites();
+        this.setErrorAndEmit(SocketError.SslHandshakeFailedError, e.errorString());
+        if (this.tlsSocket === t) this.abort();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Qt's check of the response the server stapled (client, OCSP stapling on, verifying the
+   * server): the verification errors it gives, or null when the response could not be read
+   * at all, in which case the handshake has failed with Qt's text.
+   */
+  private checkStapledStatus(
+    t: tls.TLSSocket,
+    chain: X509Certificate[],
+    settings: SslSettings,
+  ): QSslError[] | null {
+    const outcome = checkOcspResponse({
+      response: this.stapled ?? null,
+      peerChain: chain,
+      trusted: () => trustedCertificates(settings),
+    });
+    this.ocspList = outcome.responses;
+    if (outcome.failure === null) return outcome.errors;
+    this.setErrorAndEmit(SocketError.SslHandshakeFailedError, outcome.failure);
+    if (this.tlsSocket === t) this.abort();
+    return null;
+  }
+
+  /**
+   * The peer failed verification: SslHandshakeFailedError with the first error's text,
+   * then the connection closes. As in Qt, the failure is reported even when a slot has
+   * closed the socket already.
+   */
+  private refuseHandshake(t: tls.TLSSocket): void {
+    this.discardPendingWrites();
+    this.setErrorAndEmit(
+      SocketError.SslHandshakeFailedError,
+      this.handshakeErrorList[0].errorString(),
+    );
+    if (this.tlsSocket !== t) return;
+    this.sslPendingClose = false;
+    super.disconnectFromHost();
+  }
+
+  /** The handshake succeeded: `encrypted`, then what was written meanwhile goes out. */
+  private completeHandshake(t: tls.TLSSocket): void {
+    const settings = this.settings;
+    // A client keeps the new session (a TLS 1.2 ticket; TLS 1.3's come after `encrypted`)
+    // unless told not to share or keep sessions; a resumed one was saved already (as Qt).
+    if (
+      this.sslMode === SslMode.SslClientMode &&
+      keepsSessions(settings) &&
+      (settings.sslOptions & SslOption.SslOptionDisableSessionSharing) === 0 &&
+      !t.isSessionReused()
+    ) {
+      const session = t.getSession();
+      if (session) this.saveSession(session);
     }
     this.connectionEncrypted = true;
     this.encrypted.emit();
@@ -809,16 +697,20 @@ export class QSslSocket extends QTcpSocket {
     }
   }
 
-  /** OpenSSL's verification result for the peer (null: verified). */
-  private opensslResult(t: tls.TLSSocket): string | null {
-    if (this.sslMode === SslMode.SslClientMode) {
-      return t.authorizationError ? String(t.authorizationError) : null;
-    }
-    // Node computes a server's result only inside tls.Server; it is read from the TLS
-    // handle as tls.Server does. Were that unavailable, the peer is reported unverified.
-    const handle = (t as unknown as { ssl?: TlsHandle | null }).ssl;
-    if (!handle || typeof handle.verifyError !== 'function') return 'UNSPECIFIED';
-    return handle.verifyError()?.code ?? null;
+  /** A TLS 1.3 ticket arrived: kept, and announced, unless sessions are not kept (as Qt). */
+  private sessionReceived(t: tls.TLSSocket, session: Buffer): void {
+    // TLS 1.2's session was kept when the handshake completed; Qt announces only TLS 1.3's.
+    if (this.tlsSocket !== t || t.getProtocol() !== 'TLSv1.3') return;
+    if (!keepsSessions(this.settings)) return;
+    this.saveSession(session);
+    this.newSessionTicketReceived.emit();
+  }
+
+  /** Keeps `session` in the socket's configuration, for `sessionTicket()` and the next connection. */
+  private saveSession(session: Buffer): void {
+    const previous = this.settings;
+    this.settings = withSavedSession(previous, session, ticketLifetimeHintOf(session));
+    shareContext(previous, this.settings);
   }
 
   private verifyErrorsHaveBeenIgnored(): boolean {
@@ -850,6 +742,7 @@ export class QSslSocket extends QTcpSocket {
   private connectionEnded(): void {
     if (this.raw) this.reportEncryptedBytes();
     this.dropTls();
+    this.sslPaused = false;
     this.sslPendingClose = false;
     this.closingGracefully = false;
     if (!this.session.sessionCipher.isNull()) {

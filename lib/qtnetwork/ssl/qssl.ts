@@ -4,6 +4,8 @@
  * Values are Qt 5.15's (checked against PyQt5 5.15.8), like the rest of the port. Qt 6
  * renumbered `SslProtocol` when it dropped SSLv2/SSLv3 (there TlsV1_2 is 2 and TlsV1_3 is
  * 12): compare protocols by name, not by number, when talking to a Qt 6 program.
+ * `ImplementedClass` and `SupportedFeature` exist only in Qt 6; their values are Qt 6.4's
+ * (checked against PyQt6).
  */
 
 /** `QSsl::KeyType`. */
@@ -68,6 +70,34 @@ export enum SslOption {
   SslOptionDisableServerCipherPreference = 0x80,
 }
 
+/**
+ * `QSsl::ImplementedClass` (Qt 6): the classes a TLS backend may implement (see
+ * `QSslSocket.implementedClasses`).
+ */
+export enum ImplementedClass {
+  Key = 0,
+  Certificate = 1,
+  Socket = 2,
+  DiffieHellman = 3,
+  EllipticCurve = 4,
+  Dtls = 5,
+  DtlsCookie = 6,
+}
+
+/**
+ * `QSsl::SupportedFeature` (Qt 6): the features a TLS backend may support (see
+ * `QSslSocket.supportedFeatures`).
+ */
+export enum SupportedFeature {
+  CertificateVerification = 0,
+  ClientSideAlpn = 1,
+  ServerSideAlpn = 2,
+  Ocsp = 3,
+  Psk = 4,
+  SessionTicket = 5,
+  Alerts = 6,
+}
+
 /** `QSslSocket::PeerVerifyMode`. */
 export enum PeerVerifyMode {
   /** No certificate is asked for (on a server) and none is checked. */
@@ -105,4 +135,6 @@ export const QSsl = {
   AlternativeNameEntryType,
   SslProtocol,
   SslOption,
+  ImplementedClass,
+  SupportedFeature,
 } as const;

@@ -1,4 +1,4 @@
-import { constants } from 'node:crypto';
+import { constants, randomBytes } from 'node:crypto';
 import * as tls from 'node:tls';
 
 import { KeyType, SslOption, SslProtocol } from './qssl.js';
@@ -81,9 +81,12 @@ export function isRefusedProtocol(protocol: SslProtocol): boolean {
   );
 }
 
-const cache = new WeakMap<SslSettings, tls.SecureContext | SslContextError>();
+type Entry = tls.SecureContext | SslContextError;
 
-function build(s: SslSettings): tls.SecureContext {
+/** A server's context and a client's, for each settings object (made on first use). */
+const cache = new WeakMap<SslSettings, { server?: Entry; client?: Entry }>();
+
+function build(s: SslSettings, server: boolean): tls.SecureContext {
   const range = versionRange(s.protocol);
   if (typeof range === 'string') throw new SslContextError(range);
   const chain =
@@ -97,6 +100,12 @@ function build(s: SslSettings): tls.SecureContext {
     throw new SslContextError('Cannot provide a certificate with no key, ');
   }
   const options: tls.SecureContextOptions = {
+    // A server resumes sessions from the tickets this context issued (the sockets made from
+    // one configuration share it). OpenSSL refuses to resume, with a fatal error, when the
+    // server asks for client certificates and no session context is set. A client's has
+    // none, as Qt's and Node's: a saved session names the context it was made in, and
+    // must fit any client's.
+    ...(server ? { sessionIdContext: randomBytes(16).toString('hex') } : {}),
     minVersion: range.min,
     maxVersion: range.max,
     // Qt prefers the server's cipher order unless told otherwise.
@@ -137,22 +146,37 @@ function build(s: SslSettings): tls.SecureContext {
 }
 
 /**
- * The TLS context for `settings`, made once per settings object (copies of one
- * configuration share it). Throws SslContextError with Qt's text when the settings cannot
- * be used.
+ * Lets `derived`, which differs from `settings` only in what no TLS context depends on (a
+ * saved session), use the context of `settings` instead of making its own.
  */
-export function secureContextFor(settings: SslSettings): tls.SecureContext {
-  let entry = cache.get(settings);
+export function shareContext(settings: SslSettings, derived: SslSettings): void {
+  const entry = cache.get(settings);
+  if (entry) cache.set(derived, { ...entry });
+}
+
+/**
+ * The TLS context for `settings` in a client (`server` false) or a server, made once per
+ * settings object and side (copies of one configuration share it). Throws SslContextError
+ * with Qt's text when the settings cannot be used.
+ */
+export function secureContextFor(settings: SslSettings, server: boolean): tls.SecureContext {
+  let entries = cache.get(settings);
+  if (!entries) {
+    entries = {};
+    cache.set(settings, entries);
+  }
+  const side = server ? 'server' : 'client';
+  let entry = entries[side];
   if (!entry) {
     try {
-      entry = build(settings);
+      entry = build(settings, server);
     } catch (err) {
       entry =
         err instanceof SslContextError
           ? err
           : new SslContextError(`Error creating SSL context (${opensslReason(err)})`);
     }
-    cache.set(settings, entry);
+    entries[side] = entry;
   }
   if (entry instanceof SslContextError) throw entry;
   return entry;

@@ -494,13 +494,14 @@ describe('QIODevice through a subclass (readData / writeData)', () => {
     expect(text(d.readLine())).toBe('\n');
   });
 
-  it('readLine with a negative maxSize warns and returns nothing', () => {
+  it('readLine with a negative maxSize warns and returns nothing (Qt 6: "maxSize < 2")', () => {
+    // Qt 5.15 warned "Called with maxSize < 0" here; Qt 6 checks maxSize < 2 only.
     const d = new BufferedDevice();
     d.open(OpenModeFlag.ReadOnly);
     d.feed('abc\n');
     expect(d.readLine(-1).length).toBe(0);
     expect(takeWarnings()).toEqual([
-      'QIODevice::readLine (BufferedDevice): Called with maxSize < 0',
+      'QIODevice::readLine (BufferedDevice): Called with maxSize < 2',
     ]);
     expect(d.bytesAvailable()).toBe(4);
   });
@@ -573,8 +574,9 @@ describe('QIODevice through connected QTcpSockets', () => {
     ['read(10)', 0, `QIODevice::read (QTcpSocket): ${what}`, (s) => s.read(10).length],
     ['readInto', -1, `QIODevice::read (QTcpSocket): ${what}`, (s) => s.readInto(Buffer.alloc(4))],
     ['readAll()', 0, `QIODevice::read (QTcpSocket): ${what}`, (s) => s.readAll().length],
-    ['readLine()', 0, `QIODevice::read (QTcpSocket): ${what}`, (s) => s.readLine().length],
-    ['readLine(5)', 0, `QIODevice::read (QTcpSocket): ${what}`, (s) => s.readLine(5).length],
+    // Qt 6 names readLine in these warnings (Qt 5.15 says "read").
+    ['readLine()', 0, `QIODevice::readLine (QTcpSocket): ${what}`, (s) => s.readLine().length],
+    ['readLine(5)', 0, `QIODevice::readLine (QTcpSocket): ${what}`, (s) => s.readLine(5).length],
     ['peek(5)', 0, `QIODevice::peek (QTcpSocket): ${what}`, (s) => s.peek(5).length],
     ['getChar()', null, `QIODevice::read (QTcpSocket): ${what}`, (s) => s.getChar()],
     ['ungetChar()', undefined, `QIODevice::read (QTcpSocket): ${what}`, (s) => s.ungetChar('a')],
@@ -813,5 +815,140 @@ describe('QIODevice through connected QTcpSockets', () => {
     expect(text(target.subarray(0, 2))).toBe('67');
     expect(client.readInto(target)).toBe(1);
     expect(client.readInto(target)).toBe(0);
+  });
+});
+
+/**
+ * A sequential device that overrides Qt's protected hooks readLineData (upper-casing the
+ * line it reads, so its work is visible) and skipData, and logs every hook call. The Python
+ * twin (a PyQt6 QIODevice subclass opened ReadOnly | Unbuffered, as the port reads) recorded
+ * the sizes and results; Qt's extra readData(0) calls, which the port never makes, are left
+ * out.
+ */
+class HookDevice extends QIODevice {
+  readonly calls: string[] = [];
+  private src: Buffer;
+
+  constructor(data: string) {
+    super();
+    this.src = Buffer.from(data, 'latin1');
+  }
+
+  take(): string[] {
+    return this.calls.splice(0);
+  }
+
+  override bytesAvailable(): number {
+    return this.src.length + super.bytesAvailable();
+  }
+
+  protected override readData(maxSize: number): Buffer | null {
+    this.calls.push(`readData(${maxSize})`);
+    if (this.src.length === 0 && maxSize > 0) return null;
+    const out = Buffer.from(this.src.subarray(0, maxSize));
+    this.src = this.src.subarray(out.length);
+    return out;
+  }
+
+  protected override writeData(data: Buffer): number {
+    return data.length;
+  }
+
+  protected override readLineData(maxSize: number): Buffer | null {
+    this.calls.push(`readLineData(${maxSize})`);
+    const nl = this.src.indexOf(0x0a);
+    const n = Math.min(maxSize, nl >= 0 ? nl + 1 : this.src.length);
+    const out = Buffer.from(this.src.subarray(0, n).toString('latin1').toUpperCase(), 'latin1');
+    this.src = this.src.subarray(n);
+    return out;
+  }
+
+  protected override skipData(maxSize: number): number {
+    this.calls.push(`skipData(${maxSize})`);
+    const n = Math.min(maxSize, this.src.length);
+    this.src = this.src.subarray(n);
+    return n;
+  }
+}
+
+describe('QIODevice hooks: readLineData and skipData overridden by a subclass (Qt 6)', () => {
+  it('readLine hands readLineData what the buffer does not hold, with the room left', () => {
+    const d = new HookDevice('hello\nworld\nagain');
+    d.open(OpenModeFlag.ReadOnly);
+    expect(text(d.readLine())).toBe('HELLO\n');
+    expect(d.take()).toEqual(['readLineData(16384)']); // readLine() reads in 16 KiB pieces
+    expect(text(d.readLine(4))).toBe('WOR');
+    expect(d.take()).toEqual(['readLineData(3)']); // maxSize - 1: Qt keeps room for a NUL
+    expect(text(d.peek(2))).toBe('ld');
+    expect(d.take()).toEqual(['readData(2)']);
+    expect(text(d.readLine())).toBe('ld\n'); // "ld" from the buffer, "\n" from the hook
+    expect(d.take()).toEqual(['readLineData(16382)']);
+    expect(takeWarnings()).toEqual([]);
+  });
+
+  it('a line longer than 16 KiB takes several readLineData calls', () => {
+    const d = new HookDevice(`abc\n${'x'.repeat(20000)}\nend`);
+    d.open(OpenModeFlag.ReadOnly);
+    expect(d.readLine().length).toBe(4);
+    expect(d.take()).toEqual(['readLineData(16384)']);
+    expect(d.readLine().length).toBe(20001);
+    expect(d.take()).toEqual(['readLineData(16384)', 'readLineData(16384)']);
+    expect(text(d.readLine())).toBe('END');
+    expect(d.take()).toEqual(['readLineData(16384)']);
+  });
+
+  it('during a transaction readLine reads byte by byte, bypassing the override', () => {
+    const d = new HookDevice('in');
+    d.open(OpenModeFlag.ReadOnly);
+    d.startTransaction();
+    expect(text(d.readLine())).toBe('in'); // not upper-cased: the base readLineData
+    expect(d.take()).toEqual(['readData(1)', 'readData(1)', 'readData(1)']);
+    d.rollbackTransaction();
+    expect(text(d.readLine())).toBe('in'); // from the buffer; the hook finds nothing more
+    expect(d.take()).toEqual(['readLineData(16382)']);
+    expect(d.readLine().length).toBe(0);
+    expect(d.take()).toEqual(['readLineData(16384)']);
+  });
+
+  it('skip takes what the buffer holds and asks skipData for the rest', () => {
+    const d = new HookDevice('abcdefgh');
+    d.open(OpenModeFlag.ReadOnly);
+    expect(text(d.peek(2))).toBe('ab');
+    d.take();
+    expect(d.skip(4)).toBe(4);
+    expect(d.take()).toEqual(['skipData(2)']);
+    expect(text(d.read(1))).toBe('e');
+    d.take();
+    expect(d.skip(0)).toBe(0);
+    expect(d.take()).toEqual(['skipData(0)']);
+    expect(d.skip(5)).toBe(3);
+    expect(d.take()).toEqual(['skipData(5)']);
+  });
+
+  it('skip in a transaction or in Text mode reads instead of calling skipData', () => {
+    const d = new HookDevice('ab\r\ncd\r\nef');
+    d.open(OpenModeFlag.ReadOnly);
+    d.startTransaction();
+    expect(d.skip(3)).toBe(3);
+    expect(d.take()).toEqual(['readData(3)']);
+    expect(d.bytesAvailable()).toBe(7);
+    d.rollbackTransaction();
+    expect(d.bytesAvailable()).toBe(10); // the skipped bytes were kept for the rollback
+    d.setTextModeEnabled(true);
+    // "ab\r" is buffered; the '\r' does not count, so one more byte ("\n") is read.
+    expect(d.skip(3)).toBe(3);
+    expect(d.take()).toEqual(['readData(1)']);
+    expect(text(d.readAll())).toBe('cd\nef');
+  });
+
+  it('the base skipData reads and drops: -1 at end of stream', () => {
+    const d = new Pipe('abcdef');
+    d.open(OpenModeFlag.ReadOnly);
+    expect(text(d.peek(2))).toBe('ab');
+    expect(d.skip(4)).toBe(4);
+    expect(d.skip(4)).toBe(2);
+    expect(d.skip(4)).toBe(-1);
+    expect(d.skip(0)).toBe(0);
+    expect(takeWarnings()).toEqual([]);
   });
 });

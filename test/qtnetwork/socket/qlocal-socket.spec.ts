@@ -881,7 +881,8 @@ describe('tst_QLocalSocket command protocols', () => {
     expect(writer.state()).toBe(LocalSocketState.UnconnectedState);
     expect(disconnected.count()).toBe(1);
     expect(writer.bytesToWrite()).toBe(0);
-    // (Qt 6 also checks !isOpen(); Qt 5.15 leaves the device open after abort().)
+    // Qt 6 also checks !isOpen() (Qt 5.15 leaves the device open after abort()); so does the port.
+    expect(writer.isOpen()).toBe(false);
     expect(await readerGone).toBe(true);
     expect(problems).toEqual([]);
     // Everything written before the last pause was delivered (abort drops only the rest).

@@ -7,6 +7,7 @@ import {
   proxyFailure,
   tunnelAborted,
   type OpenTunnel,
+  type ProxyEndpoint,
   type Tunnel,
   type TunnelTarget,
 } from './proxy-tunnel.js';
@@ -68,9 +69,46 @@ function statusError(status: number, res: http.IncomingMessage): ProxyTunnelErro
 }
 
 /**
+ * The CONNECT request's headers in Qt's order (QHttpSocketEngine): Proxy-Connection, Host,
+ * a User-Agent unless the proxy's headers have one, the proxy's raw headers as they are
+ * (a name Qt also writes is sent twice, as Qt does), then the credentials. Null if Node
+ * refuses one of the proxy's headers (a name that is not an HTTP token, a value with a
+ * control character such as a line break): Qt would write such bytes into the request.
+ */
+function connectHeaders(
+  proxy: ProxyEndpoint,
+  authority: string,
+): Array<readonly [string, string]> | null {
+  const own = proxy.headers ?? [];
+  const out: Array<readonly [string, string]> = [
+    ['Proxy-Connection', 'keep-alive'],
+    ['Host', authority],
+  ];
+  if (!own.some(([name]) => name.toLowerCase() === 'user-agent')) {
+    out.push(['User-Agent', 'Mozilla/5.0']);
+  }
+  for (const [name, value] of own) {
+    try {
+      http.validateHeaderName(name);
+      http.validateHeaderValue(name, value);
+    } catch {
+      return null;
+    }
+    out.push([name, value]);
+  }
+  if (proxy.user || proxy.password) {
+    const token = Buffer.from(`${proxy.user}:${proxy.password}`, 'latin1').toString('base64');
+    out.push(['Proxy-Authorization', `Basic ${token}`]);
+  }
+  return out;
+}
+
+/**
  * Opens an HTTP CONNECT tunnel to `target` through `proxy` with Node's own HTTP client.
  * Credentials, when set, are sent as Basic authorization with the first request (Qt waits
  * for a 407 first); a 407 is reported for proxyAuthenticationRequired with its realm.
+ * A proxy header Node refuses to write fails the attempt before anything is sent
+ * (ProxyProtocolError, "Error communicating with HTTP proxy").
  */
 export const openHttpTunnel: OpenTunnel = (proxy, target, timeoutMs, signal) =>
   new Promise((resolve, reject) => {
@@ -79,14 +117,10 @@ export const openHttpTunnel: OpenTunnel = (proxy, target, timeoutMs, signal) =>
       return;
     }
     const authority = connectAuthority(target);
-    const headers: http.OutgoingHttpHeaders = {
-      Host: authority,
-      'Proxy-Connection': 'keep-alive',
-      'User-Agent': 'Mozilla/5.0',
-    };
-    if (proxy.user || proxy.password) {
-      const token = Buffer.from(`${proxy.user}:${proxy.password}`, 'latin1').toString('base64');
-      headers['Proxy-Authorization'] = `Basic ${token}`;
+    const headers = connectHeaders(proxy, authority);
+    if (!headers) {
+      reject(new ProxyTunnelError(SocketError.ProxyProtocolError, TEXT.communication));
+      return;
     }
     let settled = false;
     const finish = (result: Tunnel | ProxyTunnelError): void => {
@@ -102,12 +136,15 @@ export const openHttpTunnel: OpenTunnel = (proxy, target, timeoutMs, signal) =>
       port: proxy.port,
       method: 'CONNECT',
       path: authority,
-      headers,
       agent: false,
       setHost: false,
       // Qt accepts bare LF line endings in the proxy's answer; so does this parser.
       insecureHTTPParser: true,
     });
+    // No "Connection: close" of Node's own (Qt sends none); appended one by one so that
+    // the order is kept (a name given twice is sent twice, on adjacent lines).
+    req.removeHeader('Connection');
+    for (const [name, value] of headers) req.appendHeader(name, value);
     const onAbort = (): void => {
       req.destroy();
       finish(tunnelAborted());

@@ -20,6 +20,11 @@ export interface ProxyCredentials {
 export interface ProxyEndpoint extends ProxyCredentials {
   host: string;
   port: number;
+  /**
+   * Headers to send with an HTTP CONNECT after the port's own (QNetworkProxy's raw
+   * headers), in order, as Latin-1 strings (one character per byte). SOCKS5 ignores them.
+   */
+  headers?: ReadonlyArray<readonly [name: string, value: string]>;
 }
 
 /** An established tunnel: the socket to the proxy, now carrying the target's bytes. */
