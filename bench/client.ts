@@ -1,6 +1,11 @@
 /**
- * One benchmark client process: `node client.js <kind> <address> <settings-json>` runs
- * every phase against a server of that kind and prints one JSON line of results.
+ * One benchmark client process, in one of two modes; each prints one JSON line.
+ *
+ *   node client.js <kind> <address> <settings-json> [<server-pid>]
+ *     every phase of the transports table against a server of that kind (a ClientResult);
+ *     with the server's pid, the CPU time per request of both processes in each phase
+ *   node client.js <kind> <address> --calls <n> [--warmup <n>]
+ *     `warmup` then exactly `n` echo requests, one at a time (syscalls.ts counts them)
  */
 import 'reflect-metadata';
 import * as fs from 'node:fs';
@@ -10,8 +15,14 @@ import * as path from 'node:path';
 import { ClientTCP } from '@nestjs/microservices';
 
 import { ClientQt } from '../lib/index.js';
-import { benchPkiDir, type Kind } from './kinds.js';
-import { proxyClient, throughput, type BenchClient, type ThroughputFigure } from './load.js';
+import { benchPkiDir, isRaw, type Kind } from './kinds.js';
+import {
+  processCpuMicros,
+  proxyClient,
+  throughput,
+  type BenchClient,
+  type ThroughputFigure,
+} from './load.js';
 import { onRawFrames, rawFrame } from './raw-frames.js';
 
 export type { ThroughputFigure } from './load.js';
@@ -25,9 +36,18 @@ export interface Settings {
   payloadMiB: number[];
 }
 
+/** CPU time (user + system, every thread) per request answered or event sent, in µs. */
+export interface CpuFigure {
+  client: number;
+  /** null when the server's pid was not given or /proc could not be read. */
+  server: number | null;
+}
+
 export interface ClientResult {
   kind: Kind;
   throughput: Record<string, ThroughputFigure>;
+  /** Per throughput phase ('1', '16', '256': the concurrency) and for 'events'. */
+  cpuUs?: Record<string, CpuFigure>;
   eventsPerSec: number | null;
   payloadJsonMs: Record<string, number>;
   payloadCborMs: Record<string, number>;
@@ -37,9 +57,12 @@ export interface ClientResult {
 const MiB = 1024 * 1024;
 
 /** The raw reference: length-prefixed JSON frames, replies matched by id. */
-async function rawClient(port: number): Promise<BenchClient> {
-  const socket = net.connect({ port, host: '127.0.0.1' });
-  socket.setNoDelay(true);
+async function rawClient(kind: Kind, address: string): Promise<BenchClient> {
+  const socket =
+    kind === 'raw-unix'
+      ? net.connect({ path: address })
+      : net.connect({ port: Number(address), host: '127.0.0.1' });
+  if (kind === 'raw-net') socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
@@ -59,8 +82,11 @@ async function rawClient(port: number): Promise<BenchClient> {
       }
     }
   });
+  // Corked, the header and body leave in one writev, as the other clients send a frame.
   const send = (body: Buffer): void => {
+    socket.cork();
     for (const part of rawFrame(body)) socket.write(part);
+    socket.uncork();
   };
   return {
     request: (pattern, data) => {
@@ -113,12 +139,32 @@ async function roundTrip(client: BenchClient, data: unknown): Promise<number> {
   return ms;
 }
 
-async function main(): Promise<void> {
-  const [kind, address, settingsJson] = process.argv.slice(2) as [Kind, string, string];
-  const settings = JSON.parse(settingsJson) as Settings;
+/**
+ * Starts counting CPU time of this process and of `serverPid`; the returned function gives
+ * each one's time since then per `count` (µs).
+ */
+function cpuMeter(serverPid: number | null): (count: number) => CpuFigure {
+  // The server's first, so that the client's count starts after reading it (and after the
+  // first read's `getconf CLK_TCK`), and ends before the second.
+  const server0 = serverPid === null ? null : processCpuMicros(serverPid);
+  const client0 = process.cpuUsage();
+  return (count) => {
+    const used = process.cpuUsage(client0);
+    const server1 = serverPid === null ? null : processCpuMicros(serverPid);
+    return {
+      client: (used.user + used.system) / count,
+      server: server0 === null || server1 === null ? null : (server1 - server0) / count,
+    };
+  };
+}
+
+/** The client of `kind` (JSON), and for this transport a second one that speaks CBOR. */
+async function connect(
+  kind: Kind,
+  address: string,
+  withCbor: boolean,
+): Promise<{ client: BenchClient; cbor: BenchClient | null }> {
   const maxFrameSize = 128 * MiB;
-  let client: BenchClient;
-  let cbor: BenchClient | null = null;
   const ca = kind === 'qt-tls' || kind === 'nest-tls' ? path.join(benchPkiDir(), 'ca.pem') : '';
   if (kind === 'qt-tcp' || kind === 'qt-local' || kind === 'qt-tls') {
     const base =
@@ -129,25 +175,58 @@ async function main(): Promise<void> {
           : { transport: 'local' as const, name: address };
     const json = new ClientQt({ ...base, maxFrameSize });
     await json.connect();
-    client = proxyClient(json);
+    if (!withCbor) return { client: proxyClient(json), cbor: null };
     const c = new ClientQt({ ...base, maxFrameSize, codec: 'cbor' });
     await c.connect();
-    cbor = proxyClient(c);
-  } else if (kind === 'nest-tcp' || kind === 'nest-tls') {
+    return { client: proxyClient(json), cbor: proxyClient(c) };
+  }
+  if (kind === 'nest-tcp' || kind === 'nest-tls') {
     const nest = new ClientTCP({
       host: '127.0.0.1',
       port: Number(address),
       ...(kind === 'nest-tls' ? { tlsOptions: { ca: fs.readFileSync(ca) } } : {}),
     });
     await nest.connect();
-    client = proxyClient(nest as never);
-  } else {
-    client = await rawClient(Number(address));
+    return { client: proxyClient(nest as never), cbor: null };
   }
+  return { client: await rawClient(kind, address), cbor: null };
+}
 
+/** `warmup` then `calls` echo requests, one at a time; the syscall counts' load. */
+async function sequentialCalls(
+  kind: Kind,
+  address: string,
+  calls: number,
+  warmup: number,
+): Promise<void> {
+  const { client } = await connect(kind, address, false);
+  const payload = { text: 'x'.repeat(60), n: 42, ok: true };
+  for (let i = 0; i < warmup; i++) await client.request('echo', payload);
+  const start = performance.now();
+  for (let i = 0; i < calls; i++) await client.request('echo', payload);
+  const seconds = (performance.now() - start) / 1000;
+  await client.close();
+  process.stdout.write(`${JSON.stringify({ kind, calls, warmup, seconds })}\n`);
+  process.exit(0);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const [kind, address] = args as [Kind, string];
+  if (args[2] === '--calls') {
+    const warmupAt = args.indexOf('--warmup');
+    const warmup = warmupAt >= 0 ? Number(args[warmupAt + 1]) : 0;
+    return sequentialCalls(kind, address, Number(args[3]), warmup);
+  }
+  const settings = JSON.parse(args[2]) as Settings;
+  const serverPid = args[3] ? Number(args[3]) : null;
+  const { client, cbor } = await connect(kind, address, true);
+
+  const cpuUs: Record<string, CpuFigure> = {};
   const result: ClientResult = {
     kind,
     throughput: {},
+    cpuUs,
     eventsPerSec: null,
     payloadJsonMs: {},
     payloadCborMs: {},
@@ -156,12 +235,16 @@ async function main(): Promise<void> {
   result.rss.idle = (await serverStats(client)).rss;
   await throughput(client, 16, Math.min(500, settings.durationMs)); // warm-up
   for (const c of settings.concurrency) {
-    const { rps, p50, p99 } = await throughput(client, c, settings.durationMs);
+    const cpu = cpuMeter(serverPid);
+    const { rps, p50, p99, requests } = await throughput(client, c, settings.durationMs);
+    cpuUs[String(c)] = cpu(requests);
     result.throughput[String(c)] = { rps, p50, p99 };
   }
   result.rss.afterThroughput = (await serverStats(client)).rss;
-  if (kind !== 'raw-net') {
+  if (!isRaw(kind)) {
+    const cpu = cpuMeter(serverPid);
     result.eventsPerSec = await eventsPerSec(client, settings.events);
+    cpuUs.events = cpu(settings.events);
     result.rss.afterEvents = (await serverStats(client)).rss;
   }
   for (const mib of settings.payloadMiB) {

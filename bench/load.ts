@@ -4,6 +4,7 @@
  * sending the same ~100-byte 'echo' request again as soon as its reply arrives, for
  * `durationMs`.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
@@ -93,12 +94,27 @@ export async function throughput(
   };
 }
 
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on every Linux port Node runs on). */
-const USER_HZ = 100;
+let userHz: number | undefined;
+
+/**
+ * Clock ticks per second of /proc's times (`getconf CLK_TCK`, read once); 100, the value on
+ * every Linux port Node runs on, when getconf is missing.
+ */
+export function clockTicks(): number {
+  if (userHz === undefined) {
+    try {
+      const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+      userHz = Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+    } catch {
+      userHz = 100;
+    }
+  }
+  return userHz;
+}
 
 /**
  * CPU time (user + system, every thread) a process has used so far, in µs, from
- * /proc/<pid>/stat (10 ms resolution); null where there is no /proc or no such process.
+ * /proc/<pid>/stat (to one clock tick, 10 ms at 100 per second); null where there is no /proc or no such process.
  */
 export function processCpuMicros(pid: number): number | null {
   let stat: string;
@@ -112,7 +128,7 @@ export function processCpuMicros(pid: number): number | null {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
-  return ((utime + stime) * 1e6) / USER_HZ;
+  return ((utime + stime) * 1e6) / clockTicks();
 }
 
 /**
@@ -135,5 +151,5 @@ export function machineBusyMicros(): number | null {
     .slice(1)
     .map(Number);
   const busy = user + nice + system + irq + softirq + (steal ?? 0);
-  return Number.isFinite(busy) ? (busy * 1e6) / USER_HZ : null;
+  return Number.isFinite(busy) ? (busy * 1e6) / clockTicks() : null;
 }

@@ -1,8 +1,8 @@
 /**
  * One benchmark server process: `node server.js <kind> <address>` prints a READY line and
- * serves until SIGTERM. The Nest kinds serve BenchModule; raw-net echoes length-prefixed
- * frames as they come (the reference for what the substrate allows) and answers a frame
- * whose payload is "stats" with its RSS.
+ * serves until SIGTERM. The Nest kinds serve BenchModule; raw-net (a TCP port) and raw-unix
+ * (a Unix socket path) echo length-prefixed frames as they come (the reference for what
+ * each substrate allows) and answer a frame whose payload is "stats" with their RSS.
  *
  * `node server.js qt-tcp <port> <workers>` (the scaling figures) is a node:cluster primary
  * instead: it forks `workers` workers that each serve on the primary's port, and prints
@@ -19,7 +19,7 @@ import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
 
 import { ServerQt } from '../lib/index.js';
 import { BenchModule } from './app.js';
-import { benchPkiDir, type Kind } from './kinds.js';
+import { benchPkiDir, isRaw, type Kind } from './kinds.js';
 import { onRawFrames, rawFrame } from './raw-frames.js';
 
 const [kind, address, workersArg] = process.argv.slice(2) as [Kind, string, string?];
@@ -60,9 +60,9 @@ function primary(): void {
 }
 
 async function main(): Promise<void> {
-  if (kind === 'raw-net') {
+  if (isRaw(kind)) {
     const server = net.createServer((socket) => {
-      socket.setNoDelay(true);
+      if (kind === 'raw-net') socket.setNoDelay(true);
       onRawFrames(socket, (frames) => {
         const out: Buffer[] = [];
         for (const frame of frames) {
@@ -76,9 +76,19 @@ async function main(): Promise<void> {
       });
       socket.on('error', () => undefined);
     });
-    const port = Number(address);
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    ready({ port: (server.address() as net.AddressInfo).port });
+    if (kind === 'raw-net') {
+      await new Promise<void>((resolve) => server.listen(Number(address), '127.0.0.1', resolve));
+      ready({ port: (server.address() as net.AddressInfo).port });
+    } else {
+      fs.rmSync(address, { force: true });
+      await new Promise<void>((resolve) => server.listen(address, resolve));
+      ready({ path: address });
+    }
+    // Closing the listener removes a Unix socket's file.
+    process.once('SIGTERM', () => {
+      server.close();
+      process.exit(0);
+    });
     return;
   }
   const pki = kind === 'qt-tls' || kind === 'nest-tls' ? benchPkiDir() : '';
