@@ -232,7 +232,10 @@ export function addressesOf(slots: readonly Slot[]): Map<string, string[]> {
 }
 
 export interface SlotPlan {
-  /** The slots from now on, in the order of `wanted`. */
+  /**
+   * The slots from now on: the kept ones in their previous order, then the new ones (a
+   * resolver that rotates its answers must not reorder round-robin's turn).
+   */
   next: Slot[];
   /** New slots; `first` marks an address's first copy (the one its 'added' event names). */
   added: Array<{ slot: Slot; first: boolean }>;
@@ -250,16 +253,17 @@ export function planSlots(
   copies: number,
 ): SlotPlan {
   const byKey = new Map(slots.map((s) => [s.key, s]));
-  const plan: SlotPlan = { next: [], added: [], vanished: [] };
+  const kept = new Set<Slot>();
+  const added: SlotPlan['added'] = [];
   for (const { endpoint, address } of wanted) {
     for (let i = 0; i < copies; i++) {
       const key = `${endpoint.host}|${address}|${endpoint.port}|${i}`;
       const existing = byKey.get(key);
       if (existing) {
-        byKey.delete(key);
-        plan.next.push(existing);
+        kept.add(existing);
         continue;
       }
+      if (added.some((a) => a.slot.key === key)) continue; // an address listed twice
       // TLS checks each address's certificate against the configured name.
       const peerName = isIP(endpoint.host) ? undefined : endpoint.host;
       const slot = newSlot(key, [{ kind: 'tcp', host: address, port: endpoint.port, peerName }], {
@@ -267,10 +271,12 @@ export function planSlots(
         address,
         port: endpoint.port,
       });
-      plan.next.push(slot);
-      plan.added.push({ slot, first: i === 0 });
+      added.push({ slot, first: i === 0 });
     }
   }
-  plan.vanished = [...byKey.values()];
-  return plan;
+  return {
+    next: [...slots.filter((s) => kept.has(s)), ...added.map((a) => a.slot)],
+    added,
+    vanished: slots.filter((s) => !kept.has(s)),
+  };
 }
