@@ -6,6 +6,9 @@
  *     with the server's pid, the CPU time per request of both processes in each phase
  *   node client.js <kind> <address> --calls <n> [--warmup <n>]
  *     `warmup` then exactly `n` echo requests, one at a time (syscalls.ts counts them)
+ *   node client.js <kind> <address> --payload <MiB> [--times <n>] [--cbor] [--pid <server-pid>]
+ *     one warm-up then `n` (default 5) echo round trips of one payload size (JSON string, or
+ *     a Buffer through CBOR); prints each one's ms and the CPU time of both processes (µs)
  */
 import 'reflect-metadata';
 import * as fs from 'node:fs';
@@ -210,9 +213,37 @@ async function sequentialCalls(
   process.exit(0);
 }
 
+/** `times` round trips of one payload size, after one warm-up (a profile's or an A/B's load). */
+async function payloadRuns(kind: Kind, address: string, args: string[]): Promise<void> {
+  const option = (name: string): string | undefined => {
+    const at = args.indexOf(name);
+    return at >= 0 ? args[at + 1] : undefined;
+  };
+  const mib = Number(option('--payload'));
+  const times = Number(option('--times') ?? '5');
+  const useCbor = args.includes('--cbor');
+  const pid = option('--pid');
+  const { client, cbor } = await connect(kind, address, useCbor);
+  const target = useCbor && cbor ? cbor : client;
+  const data = useCbor ? Buffer.alloc(mib * MiB, 0x61) : 'a'.repeat(mib * MiB);
+  await roundTrip(target, data);
+  const ms: number[] = [];
+  const cpu = cpuMeter(pid === undefined ? null : Number(pid));
+  const own = process.cpuUsage();
+  for (let i = 0; i < times; i++) ms.push(await roundTrip(target, data));
+  const cpuUs = cpu(times);
+  const { user, system } = process.cpuUsage(own);
+  Object.assign(cpuUs, { clientUser: user / times, clientSystem: system / times });
+  await client.close();
+  await cbor?.close();
+  process.stdout.write(`${JSON.stringify({ kind, mib, cbor: useCbor, ms, cpuUs })}\n`);
+  process.exit(0);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const [kind, address] = args as [Kind, string];
+  if (args[2] === '--payload') return payloadRuns(kind, address, args);
   if (args[2] === '--calls') {
     const warmupAt = args.indexOf('--warmup');
     const warmup = warmupAt >= 0 ? Number(args[warmupAt + 1]) : 0;

@@ -15,6 +15,7 @@ import type { QtConnection, QtStreamSocket } from './wire/qt-connection.js';
 import { localErrorName, type DialTarget } from './client-dial.js';
 import { QtRecord } from './qt-record.js';
 import type { QtCallTrace } from './telemetry/qt-telemetry.js';
+import { Observable } from 'rxjs';
 
 /** What `on('endpoint', …)` reports about one endpoint (an address, with balancing). */
 export interface QtEndpointEvent {
@@ -94,6 +95,8 @@ export interface Call {
   readonly callback: Callback;
   /** The connection's sentBytes() right after the request's frame was queued. */
   endOffset: number;
+  /** It was moved to another connection once already (its first was lost mid-write). */
+  moved: boolean;
   /** Answered, failed or cancelled. */
   done: boolean;
   /** Its span, when it is traced (telemetry/qt-telemetry.ts). */
@@ -279,4 +282,33 @@ export function planSlots(
     added,
     vanished: slots.filter((s) => !kept.has(s)),
   };
+}
+
+/**
+ * `request$` in a CLIENT span started at subscription (`start`; a child of the context
+ * active then) and ended at its last reply, its error (status ERROR) or unsubscription; the
+ * request is sent inside the span, so its metadata carries the span's trace context.
+ */
+export function traced<T>(start: () => QtCallTrace, request$: Observable<T>): Observable<T> {
+  return new Observable<T>((observer) => {
+    const call = start();
+    const subscription = call.run(() =>
+      request$.subscribe({
+        next: (value) => observer.next(value),
+        error: (err: unknown) => {
+          call.fail(err);
+          call.end();
+          observer.error(err);
+        },
+        complete: () => {
+          call.end();
+          observer.complete();
+        },
+      }),
+    );
+    return () => {
+      subscription.unsubscribe();
+      call.end();
+    };
+  });
 }

@@ -313,22 +313,24 @@ export class QLocalSocket extends QIODevice {
   }
 
   /**
-   * Reads everything available now. What the stream holds is taken in one read, so the
-   * chunks the kernel delivered reach the caller as they are (QIODevice's readAll would
-   * read them in 16 KiB pieces and join those: one more copy of every larger chunk). A read
-   * transaction or Text mode takes QIODevice's way, which keeps or translates the bytes.
+   * Reads everything available now. What the stream holds is taken straight from its
+   * buffer, so a chunk the kernel delivered reaches the caller as it is, as on a QTcpSocket
+   * (QIODevice's readAll would read it in 16 KiB pieces through readData and join those:
+   * one more copy of every larger chunk). A read transaction or Text mode takes QIODevice's
+   * way, which keeps or translates the bytes.
    */
   override readAll(): Buffer {
+    const available = this.stream.bytesAvailable();
     if (
+      available === 0 ||
       this.buffer.size > 0 ||
       !this.isReadable() ||
-      this.stream.bytesAvailable() === 0 ||
       this.isTransactionStarted() ||
       this.isTextModeEnabled()
     ) {
       return super.readAll();
     }
-    return this.stream.readAll();
+    return this.stream.readBuffered(available);
   }
 
   /** Bytes written and not yet handed to the operating system. */
@@ -401,7 +403,7 @@ export class QLocalSocket extends QIODevice {
 
   protected override readData(maxSize: number): Buffer | null {
     const available = this.stream.bytesAvailable();
-    if (available > 0 && maxSize > 0) return this.stream.read(Math.min(maxSize, available));
+    if (available > 0 && maxSize > 0) return this.stream.readBuffered(Math.min(maxSize, available));
     if (maxSize === 0 || this.socketState === LocalSocketState.ConnectedState) {
       return Buffer.alloc(0);
     }
@@ -409,7 +411,7 @@ export class QLocalSocket extends QIODevice {
   }
 
   protected override writeData(data: Buffer): number {
-    return this.stream.write(data);
+    return this.stream.writeBytes(data);
   }
 
   /**

@@ -512,11 +512,14 @@ export class TcpConnectEngine implements SocketEngine {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    process.nextTick(() => {
-      this.flushScheduled = false;
-      this.flushWrites();
-    });
+    process.nextTick(this.flushOnTick);
   }
+
+  /** scheduleFlush's callback, made once: no closure per flush. */
+  private readonly flushOnTick = (): void => {
+    this.flushScheduled = false;
+    this.flushWrites();
+  };
 
   private flushWrites(): boolean {
     const sock = this.sock;

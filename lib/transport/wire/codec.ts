@@ -1,6 +1,7 @@
 import { Decoder } from 'cbor-x';
 
 import { encodeCborChunks } from './cbor-encoder.js';
+import { encodeJsonChunks } from './json-encoder.js';
 
 import { InvalidPayloadError } from './errors.js';
 import { scanCbor, scanJson } from './packet-scan.js';
@@ -123,16 +124,16 @@ export function decodePayload(
 
 /** Encodes a packet with `codec`, as one Buffer. */
 export function encodePayload(codec: CodecName, value: unknown): Buffer {
-  if (codec === 'json') return Buffer.from(JSON.stringify(value), 'utf8');
-  const chunks = encodeCborChunks(value);
+  const chunks = encodePayloadChunks(codec, value);
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
 /**
- * Encodes a packet with `codec` as a list of Buffers to write in order: CBOR references
- * large byte strings instead of copying them (see cbor-encoder.ts).
+ * Encodes a packet with `codec` as a list of Buffers to write in order: both codecs
+ * reference large strings (CBOR: and byte strings) instead of copying them into one text
+ * (see json-encoder.ts and cbor-encoder.ts).
  */
 export function encodePayloadChunks(codec: CodecName, value: unknown): Buffer[] {
-  if (codec === 'json') return [Buffer.from(JSON.stringify(value), 'utf8')];
+  if (codec === 'json') return encodeJsonChunks(value);
   return encodeCborChunks(value);
 }

@@ -21,7 +21,10 @@ export class FrameTooLargeError extends QtTransportError {
     readonly size: number,
     readonly limit: number,
   ) {
-    super('QT_FRAME_TOO_LARGE', `Frame of ${size} bytes exceeds maxFrameSize (${limit} bytes)`);
+    super(
+      'QT_FRAME_TOO_LARGE',
+      `Frame of ${size} bytes exceeds maxFrameSize (${limit} bytes); to carry it, raise the maxFrameSize option of both the client and the server`,
+    );
   }
 }
 

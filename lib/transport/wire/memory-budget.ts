@@ -53,7 +53,12 @@ interface Waiter {
  */
 export class MemoryBudget {
   private usedBytes = 0;
-  /** Bytes charged per holder; a holder is listed while it holds something. */
+  /**
+   * Bytes charged per holder. A holder stays listed from its first charge until
+   * `releaseAll` (its connection has ended), at 0 in between: deleting its key whenever its
+   * charge reached 0 and adding it back on the next send made V8 shrink and regrow the
+   * Map's table, an allocation or two for every write of every connection.
+   */
   private readonly holders = new Map<BudgetHolder, number>();
   private waiters: Waiter[] = [];
   private readonly reserveBytes: number;
@@ -141,8 +146,7 @@ export class MemoryBudget {
     const held = this.heldBy(holder);
     const n = Math.min(bytes, held);
     if (n <= 0) return;
-    if (held === n) this.holders.delete(holder);
-    else this.holders.set(holder, held - n);
+    this.holders.set(holder, held - n);
     this.usedBytes -= n;
     this.admitWaiters();
   }
@@ -151,6 +155,7 @@ export class MemoryBudget {
   releaseAll(holder: BudgetHolder): void {
     this.waiters = this.waiters.filter((w) => w.holder !== holder);
     this.release(holder, this.heldBy(holder));
+    this.holders.delete(holder);
     if (this.waiters.length === 0 && this.refusedAbove < 0) this.disarmPressure();
   }
 

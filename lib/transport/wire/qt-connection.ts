@@ -102,6 +102,8 @@ const READ_AHEAD = 64 * 1024;
  * some 20 bytes); larger ones wait undecoded.
  */
 const PING_MAX_FRAME = 256;
+/** Payloads up to this many bytes are copied behind their header into one Buffer (send). */
+const SMALL_FRAME = 4096;
 /** What a slot of the read-ahead queue holds once its frame is delivered. */
 const NO_FRAME = Buffer.alloc(0);
 
@@ -292,10 +294,21 @@ export class QtConnection {
         );
       }
     }
-    // Two writes, one system call: the socket hands every write of a tick to the kernel
-    // together, so the payload is never copied to join it to its header.
-    this.socket.write(frameHeader(length));
-    for (const c of chunks) this.socket.write(c);
+    if (length <= SMALL_FRAME) {
+      // A small packet (most requests and replies) goes as one Buffer, header and body:
+      // one write for the socket to queue and Node to hand over (a plain write, not a
+      // corked writev of two pieces); copying a few hundred bytes costs less than that.
+      const frame = Buffer.allocUnsafe(length + 4);
+      frame.writeUInt32BE(length, 0);
+      let at = 4;
+      for (const c of chunks) at += c.copy(frame, at);
+      this.socket.write(frame);
+    } else {
+      // Two writes, one system call: the socket hands every write of a tick to the kernel
+      // together, so a large payload is never copied to join it to its header.
+      this.socket.write(frameHeader(length));
+      for (const c of chunks) this.socket.write(c);
+    }
     this.enqueued += length + 4;
     if (!this.paused && this.socket.bytesToWrite() > this.pauseAt()) this.pause();
     return true;

@@ -253,6 +253,40 @@ describe('ByteQueue', () => {
     expect(str(q.read(10))).toBe('56789');
   });
 
+  it('a long queue of small chunks drains in order through take, read, moveTo and unshift', () => {
+    // Thousands of chunks: the front of the chunk list is dropped in steps (not per chunk),
+    // also while more chunks are pushed and some are put back.
+    const q = new ByteQueue();
+    const chunkOf = (i: number): Buffer => b(`<${i}>`);
+    let expected = '';
+    for (let i = 0; i < 5000; i++) {
+      q.push(chunkOf(i));
+      expected += `<${i}>`;
+    }
+    let got = '';
+    got += q.take(3000).map(str).join('');
+    got += str(q.read(7));
+    for (let i = 5000; i < 6000; i++) {
+      q.push(chunkOf(i));
+      expected += `<${i}>`;
+    }
+    const back = q.read(5);
+    q.unshift(back);
+    const t = new ByteQueue();
+    expect(q.moveTo(t, 4000)).toBe(4000);
+    got += t.takeAll().map(str).join('');
+    expect(q.indexOf(0x3c)).toBe(str(q.peek(q.size)).indexOf('<'));
+    got += q
+      .take(q.size - 10)
+      .map(str)
+      .join('');
+    got += str(q.read(100));
+    expect(got).toBe(expected);
+    expect(q.size).toBe(0);
+    q.push(b('again'));
+    expect(q.takeAll().map(str)).toEqual(['again']);
+  });
+
   it('randomized differential test against a Buffer.concat model (fixed seed)', () => {
     // mulberry32: a small deterministic PRNG, so a failure is reproducible.
     let seed = 0x5eed1234;
