@@ -84,6 +84,32 @@ function readUnits(dir: string): Record<string, Unit> {
 }
 
 /**
+ * Services whose SystemCallFilter= allow-list kills Node 20 at start with SIGSYS: Node
+ * calls pkey_alloc, which systemd 252's @system-service lacks. SystemCallErrorNumber=
+ * (an errno, not `kill`) or @pkey / pkey_alloc in the allow-list avoids it. systemd-analyze
+ * verify and security do not notice; a real boot does (scripts/deploy/systemd-check.sh).
+ */
+function sigsysProblems(units: Record<string, Unit>): string[] {
+  const problems: string[] = [];
+  for (const [name, unit] of Object.entries(units)) {
+    let allowed: string[] = [];
+    for (const value of unit.get('Service')?.get('SystemCallFilter') ?? []) {
+      // An empty assignment resets the list.
+      if (value === '') allowed = [];
+      else if (!value.startsWith('~')) allowed.push(...value.split(/\s+/));
+    }
+    if (allowed.length === 0) continue;
+    const errno = unit.get('Service')?.get('SystemCallErrorNumber')?.at(-1);
+    if (errno && errno !== 'kill') continue;
+    if (allowed.some((s) => s === '@pkey' || s === 'pkey_alloc')) continue;
+    problems.push(
+      `${name}: SystemCallFilter=${allowed.join(' ')} with no SystemCallErrorNumber= or @pkey kills Node 20 (SIGSYS on pkey_alloc)`,
+    );
+  }
+  return problems;
+}
+
+/**
  * The unit files, ready for systemd-analyze: as they are, or (where node is not at
  * /usr/bin/node, which `verify` requires to exist) a copy that runs this test's node.
  */
@@ -153,6 +179,23 @@ describe('systemd units (sample/deploy/systemd)', () => {
         'billing.service: TimeoutStopSec=10 leaves less than 5 s after the drain (BILLING_CLOSE_TIMEOUT_MS 10000)',
       ]),
     );
+  });
+
+  it('filter system calls without killing Node 20: SystemCallErrorNumber= or @pkey with each allow-list', () => {
+    expect(sigsysProblems(readUnits(systemdDir))).toEqual([]);
+
+    // A broken copy: one service without SystemCallErrorNumber=, one that kills on a
+    // denied call; a third without the errno but allowing @pkey passes.
+    const broken = readUnits(systemdDir);
+    broken['billing.service']!.get('Service')!.delete('SystemCallErrorNumber');
+    broken['gateway.service']!.get('Service')!.set('SystemCallErrorNumber', ['kill']);
+    const inventory = broken['inventory.service']!.get('Service')!;
+    inventory.delete('SystemCallErrorNumber');
+    inventory.set('SystemCallFilter', ['@system-service @pkey', '~@privileged']);
+    expect(sigsysProblems(broken)).toEqual([
+      'billing.service: SystemCallFilter=@system-service with no SystemCallErrorNumber= or @pkey kills Node 20 (SIGSYS on pkey_alloc)',
+      'gateway.service: SystemCallFilter=@system-service with no SystemCallErrorNumber= or @pkey kills Node 20 (SIGSYS on pkey_alloc)',
+    ]);
   });
 
   withAnalyze('pass systemd-analyze verify (no systemd as PID 1 needed)', () => {

@@ -41,7 +41,9 @@ export function nativeLocalAddress(fullPath: string, abstract: boolean): string 
  * this check is what prevents that.
  */
 export function socketPathProblem(fullPath: string): string | null {
-  if (WINDOWS) return null;
+  // A pipe name's length is Windows' to judge (ENAMETOOLONG is a name error too); an empty
+  // one would reach libuv as the bare prefix, which fails with EBADF.
+  if (WINDOWS) return fullPath === PIPE_PREFIX ? 'the pipe name is empty' : null;
   const bytes = Buffer.byteLength(fullPath);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
     return `the socket path is ${bytes} bytes long; the limit is ${MAX_SOCKET_PATH_BYTES}`;
@@ -76,11 +78,12 @@ export function isSocketFile(fullPath: string): boolean {
  * Tells whether a server accepts on the socket at `name` (a server name or a path), by
  * connecting to it: refused means stale. Never follows a symbolic link. A live server sees
  * one connection that closes at once. `timeoutMs` bounds the probe (a server whose
- * backlog is full counts as live).
+ * backlog is full counts as live). On Windows a named pipe exists only while a server has
+ * it open, so there it is 'live' or 'absent' (never 'stale'), or 'unknown' (access denied).
  */
 export async function probeLocalServer(name: string, timeoutMs = 2000): Promise<LocalServerStatus> {
   const fullPath = fullLocalServerName(name);
-  if (WINDOWS) return 'unknown';
+  if (WINDOWS) return probePipe(fullPath, timeoutMs);
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(fullPath);
@@ -103,6 +106,27 @@ export async function probeLocalServer(name: string, timeoutMs = 2000): Promise<
       else if (err.code === 'EAGAIN') finish('live');
       else if (err.code === 'ENOENT') finish('absent');
       else finish('unknown');
+    });
+  });
+}
+
+/**
+ * Windows: connects to the pipe. Connected, or every instance busy (libuv then waits for
+ * one; the probe gives up at `timeoutMs`): 'live'. No such pipe: 'absent'.
+ */
+function probePipe(fullPath: string, timeoutMs: number): Promise<LocalServerStatus> {
+  if (socketPathProblem(fullPath)) return Promise.resolve('unknown');
+  return new Promise((resolve) => {
+    const probe = net.connect({ path: fullPath });
+    const finish = (status: LocalServerStatus): void => {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve(status);
+    };
+    const timer = setTimeout(() => finish('live'), timeoutMs);
+    probe.once('connect', () => finish('live'));
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      finish(err.code === 'ENOENT' ? 'absent' : 'unknown');
     });
   });
 }

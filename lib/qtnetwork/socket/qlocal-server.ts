@@ -79,6 +79,19 @@ function modeFor(options: number): number {
 }
 
 /**
+ * Windows: what Node can do of Qt's pipe ACL. Qt gives a pipe with access options a DACL
+ * of its own: full access for the user (User), the primary group (Group), Everyone
+ * (Other). Node sets no DACL at creation; it can only add Everyone afterwards (libuv's
+ * uv_pipe_chmod, through `readableAll`/`writableAll`). So OtherAccessOption (and World)
+ * grants Everyone read and write, as Qt does; User and Group leave the pipe with Windows'
+ * default DACL (docs/qt-differences.md, "Windows").
+ */
+function pipeAccess(options: number): { readableAll: boolean; writableAll: boolean } {
+  const everyone = (options & LocalServerSocketOption.OtherAccessOption) !== 0;
+  return { readableAll: everyone, writableAll: everyone };
+}
+
+/**
  * The bound path of an inherited Unix-socket descriptor (Qt asks getsockname). Node has no
  * such call, so on Linux the socket's inode is looked up in /proc/net/unix.
  */
@@ -155,6 +168,12 @@ function removeOwnSocket(file: string, identity: { dev: number; ino: number }): 
  * - In a `node:cluster` worker, `setListenBindMode(BindFlag.ShareAddress)` shares the
  *   primary's socket at the path (every worker must give the same name); the primary owns
  *   that file (see listenShared and docs/qt-differences.md).
+ *
+ * On Windows a name is the named pipe `\\.\pipe\<name>` (a name that already starts so is
+ * used as it is), as in Qt. There are no files: a second listen on a name in use gives
+ * AddressInUseError (libuv creates the first instance exclusively; Qt would add instances
+ * to the other server's pipe), `removeServer` does nothing and returns true (Qt), and access
+ * options map as pipeAccess says (docs/qt-differences.md, "Windows").
  *
  * Pending connections behave as for QTcpServer (see PendingConnectionServer and AcceptQueue).
  */
@@ -254,7 +273,8 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
   /**
    * Removes the socket file behind `name`, as Qt does to clean up after a crashed server.
    * True if it was removed or nothing was there. Unlike Qt, a path that is not a socket
-   * (a regular file, a directory, a symbolic link) is never removed: false.
+   * (a regular file, a directory, a symbolic link) is never removed: false. On Windows
+   * there is no file (a pipe ends with its server): true, as in Qt.
    */
   static removeServer(name: string): boolean {
     const full = fullLocalServerName(name);
@@ -277,6 +297,7 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
   /**
    * Tells what is at the path of `name`: 'absent', 'live' (a server accepts on it),
    * 'stale' (a socket file nobody accepts on), 'not-a-socket', or 'unknown'. Not in Qt.
+   * On Windows only 'live', 'absent' or 'unknown' (a pipe never outlives its server).
    */
   static serverStatus(name: string, timeoutMs?: number): Promise<LocalServerStatus> {
     return probeLocalServer(name, timeoutMs);
@@ -337,6 +358,8 @@ export class QLocalServer extends PendingConnectionServer<QLocalSocket> {
         nativeLocalAddress(full, abstract),
         this.queue.backlog,
         !shared,
+        undefined,
+        WINDOWS ? pipeAccess(this.options) : undefined,
       );
       if (err) {
         server.close();
@@ -603,7 +626,8 @@ async function placeSocket(
 
 /**
  * Listens on `address`; resolves the error, or null. `exclusive` false shares the cluster
- * primary's socket in a worker. `bound` runs right after the bind.
+ * primary's socket in a worker. `bound` runs right after the bind. `access` (Windows) adds
+ * Everyone to the pipe's DACL.
  */
 function listenOn(
   server: net.Server,
@@ -611,10 +635,11 @@ function listenOn(
   backlog: number,
   exclusive: boolean,
   bound?: () => void,
+  access?: { readableAll: boolean; writableAll: boolean },
 ): Promise<Error | null> {
   return listenOutcome(server, (done) => {
     try {
-      server.listen({ path: address, backlog, exclusive }, done);
+      server.listen({ path: address, backlog, exclusive, ...access }, done);
     } finally {
       // Node binds a Unix socket synchronously inside listen(), so the bind is over here,
       // whether it failed or not (a failure is reported later, as an 'error' event).
