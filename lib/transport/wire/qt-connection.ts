@@ -166,6 +166,8 @@ export class QtConnection {
   /** Reading stopped until the budget has room for the frame being received. */
   private waitingForBudget = false;
   private closed = false;
+  /** Set from the first frame sent in a synchronous run to the next tick (see send). */
+  private burst = false;
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
   private enqueued = 0;
   private written = 0;
@@ -310,9 +312,26 @@ export class QtConnection {
       for (const c of chunks) this.socket.write(c);
     }
     this.enqueued += length + 4;
+    if (!this.burst) {
+      // The first frame of a burst goes to the kernel now; the ones sent after it in the
+      // same synchronous run wait for the socket's flush on the next tick and go together.
+      // Both ends batching whole bursts fall into lockstep (each side idle while the other
+      // works through a batch): at 16 requests in flight, req/s was 1.0x Nest's with this
+      // transport's processes busy half the time; the early frame lets the peer start on
+      // it while this side works through the rest (1.6-2.2x Nest in A/B runs). Flushing
+      // every frame instead costs a system call each (0.8-1.2x Nest).
+      this.burst = true;
+      process.nextTick(this.endBurst);
+      this.socket.flush();
+    }
     if (!this.paused && this.socket.bytesToWrite() > this.pauseAt()) this.pause();
     return true;
   }
+
+  /** Ends the burst that `send` began (next tick): the next frame goes out at once again. */
+  private readonly endBurst = (): void => {
+    this.burst = false;
+  };
 
   /** Resolves once everything sent so far has been handed to the operating system. */
   whenWritten(): Promise<void> {

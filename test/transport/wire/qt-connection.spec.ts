@@ -152,6 +152,28 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
     expect([A.errors, B.errors, A.closed(), B.closed()]).toEqual([[], [], false, false]);
   });
 
+  it('the first frame of a burst is handed to the kernel during send(); the frames after it in the same run go together on the next tick', async () => {
+    const { a, b } = await socketPair(kind);
+    const A = watch(a);
+    const B = watch(b);
+    const sizes = [1, 2, 3].map((n) => frame({ id: n, pattern: 'p', data: 'x'.repeat(n) }).length);
+    expect(A.conn.send({ id: 1, pattern: 'p', data: 'x' }, 'json')).toBe(true);
+    // Handed over at once: nothing waits in the socket.
+    expect(a.bytesToWrite()).toBe(0);
+    expect(A.conn.send({ id: 2, pattern: 'p', data: 'xx' }, 'json')).toBe(true);
+    expect(A.conn.send({ id: 3, pattern: 'p', data: 'xxx' }, 'json')).toBe(true);
+    // The rest of the burst waits for the socket's flush.
+    expect(a.bytesToWrite()).toBe(sizes[1] + sizes[2]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(a.bytesToWrite()).toBe(0);
+    // A new run is a new burst: its first frame goes at once again.
+    expect(A.conn.send({ id: 4, pattern: 'p', data: 'x' }, 'json')).toBe(true);
+    expect(a.bytesToWrite()).toBe(0);
+    await waitUntil(() => B.packets.length === 4, 5000, '4 packets at B');
+    expect(B.packets.map((p) => (p.value as { id: number }).id)).toEqual([1, 2, 3, 4]);
+    expect(A.errors).toEqual([]);
+  });
+
   it('writes exactly frameHeader(n) + payload on the wire', async () => {
     const { a, b } = await socketPair(kind);
     const A = watch(a);
@@ -450,11 +472,14 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
     const { a, b } = await socketPair(kind);
     const A = watch(a);
     await A.conn.whenWritten();
+    // The first frame of a burst is handed over at once; the second waits in the socket.
+    A.conn.send({ pattern: 'p', data: 1 }, 'cbor');
     A.conn.send({ pattern: 'p', data: Buffer.alloc(256 * 1024) }, 'cbor');
     expect(a.bytesToWrite()).toBeGreaterThan(0);
     await A.conn.whenWritten();
+    expect(a.bytesToWrite()).toBe(0);
     const B = watch(b);
-    await waitUntil(() => B.packets.length === 1, 5000, 'the packet');
+    await waitUntil(() => B.packets.length === 2, 5000, 'the packets');
   });
 
   it('whenWritten() rejects when the connection is aborted before the data is written', async () => {
