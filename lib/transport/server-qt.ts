@@ -9,9 +9,9 @@ import {
   QLocalServer,
   QSslServer,
   QTcpServer,
+  SocketError,
   socketErrorName,
-  type QTcpSocket,
-  type SocketError,
+  type QSslSocket,
 } from '../qtnetwork/index.js';
 
 import type { CodecName } from './wire/codec.js';
@@ -68,7 +68,10 @@ export interface QtServerEvents {
   protocolError: (error: QtTransportError, socket: QtStreamSocket) => void;
   /** A connection ended. */
   disconnect: (socket: QtStreamSocket) => void;
-  /** With `tls`: a client failed the TLS handshake (it was closed, never served). */
+  /**
+   * With `tls`: a client failed the TLS handshake (it was closed, never served). Not for a
+   * peer that closed before sending anything (a health check): that is a debug log line only.
+   */
   tlsError: (error: QtTransportError, socket: QtStreamSocket) => void;
   /** The server closed. */
   close: () => void;
@@ -363,21 +366,29 @@ export class ServerQt
     this.qtServer = server;
   }
 
-  /** A QSslServer for `tls`; handshake failures are logged and reported as `tlsError`. */
+  /**
+   * A QSslServer for `tls`; handshake failures are logged and reported as `tlsError`. A peer
+   * that closed before sending a byte is a TCP health check (Docker's, a Kubernetes
+   * tcpSocket probe) or a port scan, not a failed handshake: a warning for each, several a
+   * minute, would bury the real ones, so it is logged at debug level only (a level that is
+   * "debug" in Nest's logger, nest-winston and nestjs-pino alike; "verbose" is not).
+   */
   private sslServer(tls: NonNullable<ResolvedQtOptions['tls']>): QSslServer {
     const server = new QSslServer();
     server.setSslConfiguration(sslConfiguration(tls));
     server.setHandshakeTimeout(tls.handshakeTimeout);
-    const report = (socket: QTcpSocket): void => {
-      const error = new TlsHandshakeError(
-        `${socket.peerAddress().toString()}:${socket.peerPort()}`,
-        socket.errorString(),
-      );
+    const report = (socket: QSslSocket, socketError?: SocketError): void => {
+      const peer = `${socket.peerAddress().toString()}:${socket.peerPort()}`;
+      if (socketError === SocketError.RemoteHostClosedError && !socket['peerSentBytes']()) {
+        this.logger.debug?.(`A connection from ${peer} closed before sending anything`);
+        return;
+      }
+      const error = new TlsHandshakeError(peer, socket.errorString());
       this.logger.warn(`Refusing a connection: ${error.message} (${error.code})`);
       this.emitter.emit('tlsError', error, socket);
     };
     server.handshakeInterruptedOnError.connect((socket) => report(socket));
-    server.errorOccurred.connect((socket) => report(socket));
+    server.errorOccurred.connect((socket, socketError) => report(socket, socketError));
     return server;
   }
 

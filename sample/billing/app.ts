@@ -4,7 +4,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
 import { ServerQt } from '../../lib/index.js';
-import { announceReady, runService } from '../common/ready.js';
+import { announceReady, logLevels, runService } from '../common/ready.js';
 import { BillingController } from './billing.controller.js';
 
 @Module({ controllers: [BillingController] })
@@ -39,7 +39,10 @@ export function startBilling(closeTimeout: number): void {
           }
         : {}),
     });
-    const app = await NestFactory.createMicroservice(BillingModule, { strategy });
+    const app = await NestFactory.createMicroservice(BillingModule, {
+      strategy,
+      logger: logLevels(),
+    });
     await app.listen();
     const server = strategy.unwrap() as {
       serverAddress(): { toString(): string };

@@ -1,6 +1,19 @@
 import cluster from 'node:cluster';
 
-import { Logger, type INestApplicationContext } from '@nestjs/common';
+import { Logger, type INestApplicationContext, type LogLevel } from '@nestjs/common';
+
+/**
+ * The Nest log levels a service prints: LOG_LEVELS (a comma list, e.g. `log,warn,error,debug`)
+ * or, by default, everything but `debug` and `verbose`. Health probes that connect and close
+ * (a compose healthcheck, a Kubernetes tcpSocket probe) are logged at `debug` by ServerQt: a
+ * line per probe unless debug is asked for.
+ */
+export function logLevels(): LogLevel[] {
+  const asked = process.env.LOG_LEVELS?.split(',')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+  return (asked?.length ? asked : ['log', 'warn', 'error', 'fatal']) as LogLevel[];
+}
 
 /** What a service tells the process that started it, once it serves. */
 export interface ReadyMessage {

@@ -6,7 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 
 import { QtHealthIndicator, QtTransportModule } from '../../lib/index.js';
-import { announceReady, runService } from '../common/ready.js';
+import { announceReady, logLevels, runService } from '../common/ready.js';
 import { GatewayController } from './gateway.controller.js';
 import { HealthController } from './health.controller.js';
 import { transportConfig } from './transport-config.js';
@@ -28,7 +28,7 @@ import { transportConfig } from './transport-config.js';
 class GatewayModule {}
 
 runService('gateway', async () => {
-  const app = await NestFactory.create(GatewayModule);
+  const app = await NestFactory.create(GatewayModule, { logger: logLevels() });
   // npm start -- --verbose: an HTTP span per request, parent of the calls it makes.
   if (process.env.SAMPLE_TRACE === '1') {
     app.useGlobalInterceptors((await import('../common/trace-tree.js')).httpSpanInterceptor());

@@ -4,7 +4,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
 import { ServerQt } from '../../lib/index.js';
-import { announceReady, runService } from '../common/ready.js';
+import { announceReady, logLevels, runService } from '../common/ready.js';
 import { InventoryController } from './inventory.controller.js';
 
 @Module({ controllers: [InventoryController] })
@@ -20,7 +20,10 @@ runService('inventory', async () => {
     // Under systemd the socket unit owns the socket file and passes it in.
     socketActivation: true,
   });
-  const app = await NestFactory.createMicroservice(InventoryModule, { strategy });
+  const app = await NestFactory.createMicroservice(InventoryModule, {
+    strategy,
+    logger: logLevels(),
+  });
   await app.listen();
   const server = strategy.unwrap() as { fullServerName(): string };
   announceReady('inventory', app, server.fullServerName());

@@ -583,6 +583,18 @@ export function checkComposeWiring(compose: Json, composeDir: string): string[] 
       problems.push(`inventory: healthcheck is not \`test -S ${socket}\``);
     }
   }
+  if (inventory) {
+    // Reached only through its socket file: no network, or internal networks only.
+    const mode = dig(inventory, 'network_mode');
+    const nets = dig(inventory, 'networks');
+    const names = Array.isArray(nets) ? nets.map(String) : Object.keys((nets as Json) ?? {});
+    const internal = names.every((n) => dig(compose, 'networks', n, 'internal') === true);
+    if (!(mode === 'none' || (mode === undefined && names.length > 0 && internal))) {
+      problems.push(
+        'inventory: has a network with a route out (want network_mode none or internal networks)',
+      );
+    }
+  }
   return problems;
 }
 

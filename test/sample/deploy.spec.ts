@@ -488,12 +488,15 @@ describe('Docker (sample/deploy/docker)', () => {
 
     const broken = readCompose(read(composeFile)) as {
       services: Record<string, { environment: Record<string, string>; volumes?: string[] }>;
+      networks: Record<string, { internal?: boolean }>;
     };
     broken.services.gateway!.environment.BILLING_PORT = '4001';
     broken.services.gateway!.volumes = ['other:/run/qt-sample'];
+    broken.networks.isolated!.internal = false; // inventory's network gets a route out
     expect(checkComposeWiring(broken, dockerDir)).toEqual([
       'gateway: BILLING_PORT differs from billing',
       'inventory and gateway: the socket directory is not one volume',
+      'inventory: has a network with a route out (want network_mode none or internal networks)',
     ]);
 
     // Fewer connections than workers; no time to drain before SIGKILL.

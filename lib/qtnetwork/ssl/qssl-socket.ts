@@ -757,4 +757,15 @@ export class QSslSocket extends SslSocketSettings {
   private handshakeTimedOut(): void {
     this.setError(SocketError.SocketTimeoutError, ErrorText.SocketOperationTimeout);
   }
+
+  /**
+   * Not in Qt, hence private; ServerQt calls it as `socket['peerSentBytes']()`: whether the
+   * peer sent anything, counted on the connection under the TLS layer (handshake records
+   * included) or, before a handshake began, as bytes waiting unread. Still right in the
+   * slots of errorOccurred (the TLS layer goes with the state change after it): a peer that
+   * connected and closed without a byte is a TCP health check or a port scan.
+   */
+  private peerSentBytes(): boolean {
+    return (this.raw !== null && this.raw.bytesRead > 0) || this.bytesAvailable() > 0;
+  }
 }
