@@ -95,6 +95,11 @@ export class ClientQt extends ClientProxy {
   /** Why the last resolution found no address for a name (the error a waiting request gets). */
   private resolveError: unknown = null;
   private lastStatus: 'connected' | 'reconnecting' | 'disconnected' | null = null;
+  /** The last event's write promise and its Observable (emit shares them within a burst). */
+  private lastEvent: { sent: Promise<unknown> | null; observable$: Observable<unknown> | null } = {
+    sent: null,
+    observable$: null,
+  };
 
   /** Validates `options` at once; a wrong option throws InvalidOptionError. */
   constructor(options: QtTransportOptions = {}) {
@@ -322,6 +327,10 @@ export class ClientQt extends ClientProxy {
       : this.pick(false)
         ? this.dispatchEvent<TResult>(packet)
         : this.connect().then(() => this.dispatchEvent<TResult>(packet));
+    // Events queued in one burst share their connection's write promise (whenWritten), and
+    // so one Observable of it: an emit loop allocates no promise or Observable per event.
+    if (!call && sent === this.lastEvent.sent)
+      return this.lastEvent.observable$ as Observable<TResult>;
     // Nobody may subscribe: the failure is still delivered to whoever does.
     sent.catch(() => undefined);
     if (call) {
@@ -333,7 +342,9 @@ export class ClientQt extends ClientProxy {
         },
       );
     }
-    return from(sent);
+    const observable$ = from(sent);
+    if (!call) this.lastEvent = { sent, observable$ };
+    return observable$;
   }
 
   /** The options in force, with every default filled in. */

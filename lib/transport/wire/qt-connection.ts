@@ -131,6 +131,14 @@ const NO_FRAME = Buffer.alloc(0);
  *   refused with MemoryBudgetExceededError.
  * It owns its timers and its closing: `closeAndWait` is the one graceful way out.
  */
+/** A whenWritten promise and the byte offset up to which the kernel must have the data. */
+interface WriteWaiter {
+  target: number;
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
 export class QtConnection {
   private readonly decoder: FrameDecoder;
   private stallTimer: NodeJS.Timeout | null = null;
@@ -168,10 +176,12 @@ export class QtConnection {
   private closed = false;
   /** Set from the first frame sent in a synchronous run to the next tick (see send). */
   private burst = false;
+  /** The write waiter that whenWritten callers of the current burst share. */
+  private burstWaiter: WriteWaiter | null = null;
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
   private enqueued = 0;
   private written = 0;
-  private writeWaiters: Array<{ target: number; resolve: () => void; reject: (e: Error) => void }> =
+  private writeWaiters: WriteWaiter[] =
     [];
   /** Callers of closeAndWait, woken when the connection has ended. */
   private closeWaiters: Array<() => void> = [];
@@ -331,15 +341,30 @@ export class QtConnection {
   /** Ends the burst that `send` began (next tick): the next frame goes out at once again. */
   private readonly endBurst = (): void => {
     this.burst = false;
+    this.burstWaiter = null;
   };
 
   /** Resolves once everything sent so far has been handed to the operating system. */
   whenWritten(): Promise<void> {
     if (this.written >= this.enqueued) return Promise.resolve();
     if (this.closed) return Promise.reject(new ConnectionClosedError());
-    return new Promise((resolve, reject) => {
-      this.writeWaiters.push({ target: this.enqueued, resolve, reject });
+    // Callers within one burst (a loop emitting events) share a waiter: its target moves to
+    // the end of what is queued now. The burst's frames go to the kernel together, so none
+    // of them waits longer for it; a promise and a waiter per event were a large part of
+    // the client's garbage in an event burst.
+    const shared = this.burstWaiter;
+    if (shared !== null) {
+      shared.target = this.enqueued;
+      return shared.promise;
+    }
+    const waiter = { target: this.enqueued } as WriteWaiter;
+    waiter.promise = new Promise<void>((resolve, reject) => {
+      waiter.resolve = resolve;
+      waiter.reject = reject;
     });
+    this.writeWaiters.push(waiter);
+    if (this.burst) this.burstWaiter = waiter;
+    return waiter.promise;
   }
 
   /** Closes after writing what is queued. */
@@ -650,7 +675,9 @@ export class QtConnection {
     // Waiters are in the order their data was queued, so their targets only grow.
     let done = 0;
     while (done < this.writeWaiters.length && this.writeWaiters[done].target <= this.written) {
-      this.writeWaiters[done++].resolve();
+      const waiter = this.writeWaiters[done++];
+      if (waiter === this.burstWaiter) this.burstWaiter = null;
+      waiter.resolve();
     }
     if (done > 0) this.writeWaiters.splice(0, done);
     if (!this.paused || this.socket.bytesToWrite() > this.pauseAt() / 2) return;
@@ -736,6 +763,7 @@ export class QtConnection {
     this.frameReserved = 0;
     const waiters = this.writeWaiters;
     this.writeWaiters = [];
+    this.burstWaiter = null;
     for (const w of waiters) w.reject(new ConnectionClosedError());
     this.events.onClosed();
     const closeWaiters = this.closeWaiters;

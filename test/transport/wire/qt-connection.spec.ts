@@ -482,6 +482,28 @@ describe.each(['tcp', 'local'] as const)('QtConnection over %s', (kind) => {
     await waitUntil(() => B.packets.length === 2, 5000, 'the packets');
   });
 
+  it('whenWritten() callers within one burst share one promise, resolved once the whole burst is handed over', async () => {
+    const { a, b } = await socketPair(kind);
+    const A = watch(a);
+    A.conn.send({ pattern: 'e', data: 1 }, 'json');
+    const first = A.conn.whenWritten();
+    A.conn.send({ pattern: 'e', data: Buffer.alloc(256 * 1024) }, 'cbor');
+    const second = A.conn.whenWritten();
+    expect(second).toBe(first);
+    await first;
+    expect(A.conn.writtenBytes()).toBe(A.conn.sentBytes());
+    expect(a.bytesToWrite()).toBe(0);
+    // The next run is a new burst with a waiter of its own.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    A.conn.send({ pattern: 'e', data: 3 }, 'json');
+    const third = A.conn.whenWritten();
+    expect(third).not.toBe(first);
+    await third;
+    expect(A.conn.writtenBytes()).toBe(A.conn.sentBytes());
+    const B = watch(b);
+    await waitUntil(() => B.packets.length === 3, 5000, 'the packets');
+  });
+
   it('whenWritten() rejects when the connection is aborted before the data is written', async () => {
     const { a, b } = await socketPair(kind);
     stopReading(b);
