@@ -181,8 +181,7 @@ export class QtConnection {
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
   private enqueued = 0;
   private written = 0;
-  private writeWaiters: WriteWaiter[] =
-    [];
+  private writeWaiters: WriteWaiter[] = [];
   /** Callers of closeAndWait, woken when the connection has ended. */
   private closeWaiters: Array<() => void> = [];
   private readonly offs: Array<() => void> = [];
