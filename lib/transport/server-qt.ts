@@ -629,11 +629,12 @@ export class ServerQt
       // An event sent in the acknowledged mode is acknowledged once its handler has run
       // (also when it failed: the failure is the handler's, and is logged by Nest).
       const acknowledge = (): void => {
+        // The span ends before the frame that ends the peer's span leaves (see streamReplies).
+        call?.end();
         // Essential: a handled event is acknowledged even when the memory budget is full.
         if (ackId !== undefined && !entry.conn.isClosed()) {
           entry.conn.send(ackPacket(ackId), codec, true);
         }
-        call?.end();
         finish();
       };
       this.handleEvent(pattern, packet as never, context).then(acknowledge, (err: unknown) => {
@@ -646,14 +647,14 @@ export class ServerQt
     const id = packet.id;
     const handler = this.getHandlerByPattern(pattern);
     if (!handler) {
+      call?.fail(NO_MESSAGE_HANDLER);
+      call?.end();
       this.reply(
         entry,
         id,
         { err: NO_MESSAGE_HANDLER, isDisposed: true, status: 'error' } as WritePacket,
         codec,
       );
-      call?.fail(NO_MESSAGE_HANDLER);
-      call?.end();
       finish();
       return;
     }
@@ -679,11 +680,18 @@ export class ServerQt
           }
           // The span learns of an error reply (an RpcException) as it goes out.
           const replies$ = call ? stream$.pipe(tap({ error: (err) => call.fail(err) })) : stream$;
-          const subscription = this.streamReplies(replies$.pipe(finalize(end)), entry, id, codec);
+          const subscription = this.streamReplies(
+            replies$.pipe(finalize(end)),
+            entry,
+            id,
+            codec,
+            call,
+          );
           if (!ended) entry.requests.set(id, subscription);
         } catch (err) {
-          this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
           call?.fail(err);
+          call?.end();
+          this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
           end();
         }
       }),
@@ -698,13 +706,16 @@ export class ServerQt
    * Writes a handler's Observable to the peer as Nest's TCP transport does: one reply per
    * value, `isDisposed` on the last (merged into the last value when it completes within
    * the same tick), an error reply that ends the request. A value is held back for one
-   * tick only, to be merged with a completion that follows it.
+   * tick only, to be merged with a completion that follows it. The span (`call`) ends just
+   * before the last reply is sent: the frame can reach the kernel during the send, and the
+   * client's span, which ends when it arrives, must not end before the server's.
    */
   private streamReplies(
     stream$: Observable<unknown>,
     entry: ServerConnection,
     id: string | number,
     codec: CodecName,
+    call: QtCallTrace | null,
   ): Subscription {
     let held: { value: unknown } | null = null;
     let flushScheduled = false;
@@ -738,11 +749,13 @@ export class ServerQt
       },
       error: (err: unknown) => {
         flush();
+        call?.end();
         this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
       },
       complete: () => {
         const last = held;
         held = null;
+        call?.end();
         this.reply(
           entry,
           id,
