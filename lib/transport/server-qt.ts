@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
 
 import { Server, type CustomTransportStrategy, type WritePacket } from '@nestjs/microservices';
-import { finalize, tap, type Observable, type Subscription } from 'rxjs';
+import { finalize, tap, type Subscription } from 'rxjs';
 
 import {
   BindFlag,
@@ -43,6 +43,7 @@ import {
 } from './wire/qt-connection.js';
 import { QtContext } from './qt-context.js';
 import { sslConfiguration } from './tls.js';
+import { streamReplies } from './stream-replies.js';
 import { accessFlags, listenAddress, systemdListenFd } from './listening.js';
 import { prepareLocalPath } from './local-path.js';
 import { LOCAL_TRANSPORT, QtTelemetry, type QtCallTrace } from './telemetry/qt-telemetry.js';
@@ -91,12 +92,6 @@ const MAX_ACTIVE_PER_CONNECTION = 128;
 const SERVER_CLOSING = {
   code: 'QT_SERVER_CLOSING',
   message: 'The server is closing: the request was not run',
-} as const;
-
-/** The error reply that ends a stream still sending values when the server closes. */
-const STREAM_ENDED_BY_CLOSE = {
-  code: 'QT_STREAM_ENDED_BY_CLOSE',
-  message: 'The server is closing: the stream was ended',
 } as const;
 
 /** How long a closing server waits for a peer to take its last replies before aborting. */
@@ -629,7 +624,7 @@ export class ServerQt
       // An event sent in the acknowledged mode is acknowledged once its handler has run
       // (also when it failed: the failure is the handler's, and is logged by Nest).
       const acknowledge = (): void => {
-        // The span ends before the frame that ends the peer's span leaves (see streamReplies).
+        // The span ends before the frame that ends the peer's span leaves (see stream-replies.ts).
         call?.end();
         // Essential: a handled event is acknowledged even when the memory budget is full.
         if (ackId !== undefined && !entry.conn.isClosed()) {
@@ -680,12 +675,12 @@ export class ServerQt
           }
           // The span learns of an error reply (an RpcException) as it goes out.
           const replies$ = call ? stream$.pipe(tap({ error: (err) => call.fail(err) })) : stream$;
-          const subscription = this.streamReplies(
+          const subscription = streamReplies(
             replies$.pipe(finalize(end)),
-            entry,
+            entry.streaming,
             id,
-            codec,
             call,
+            (reply) => this.reply(entry, id, reply, codec),
           );
           if (!ended) entry.requests.set(id, subscription);
         } catch (err) {
@@ -699,70 +694,6 @@ export class ServerQt
       this.handleError(err as never);
       call?.fail(err);
       end();
-    });
-  }
-
-  /**
-   * Writes a handler's Observable to the peer as Nest's TCP transport does: one reply per
-   * value, `isDisposed` on the last (merged into the last value when it completes within
-   * the same tick), an error reply that ends the request. A value is held back for one
-   * tick only, to be merged with a completion that follows it. The span (`call`) ends just
-   * before the last reply is sent: the frame can reach the kernel during the send, and the
-   * client's span, which ends when it arrives, must not end before the server's.
-   */
-  private streamReplies(
-    stream$: Observable<unknown>,
-    entry: ServerConnection,
-    id: string | number,
-    codec: CodecName,
-    call: QtCallTrace | null,
-  ): Subscription {
-    let held: { value: unknown } | null = null;
-    let flushScheduled = false;
-    const flush = (): void => {
-      flushScheduled = false;
-      if (held) {
-        const { value } = held;
-        held = null;
-        this.reply(entry, id, { response: value } as WritePacket, codec);
-      }
-    };
-    return stream$.subscribe({
-      next: (value) => {
-        if (held) this.reply(entry, id, { response: held.value } as WritePacket, codec);
-        else if (!entry.streaming.has(id)) {
-          entry.streaming.set(id, () => {
-            flush();
-            this.reply(
-              entry,
-              id,
-              { err: STREAM_ENDED_BY_CLOSE, isDisposed: true } as WritePacket,
-              codec,
-            );
-          });
-        }
-        held = { value };
-        if (!flushScheduled) {
-          flushScheduled = true;
-          process.nextTick(flush);
-        }
-      },
-      error: (err: unknown) => {
-        flush();
-        call?.end();
-        this.reply(entry, id, { err, isDisposed: true } as WritePacket, codec);
-      },
-      complete: () => {
-        const last = held;
-        held = null;
-        call?.end();
-        this.reply(
-          entry,
-          id,
-          (last ? { response: last.value, isDisposed: true } : { isDisposed: true }) as WritePacket,
-          codec,
-        );
-      },
     });
   }
 

@@ -3,17 +3,8 @@
 # machine, and the local stand-in for the official node image. Sourced, not run.
 # shellcheck shell=bash
 
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() {
-  echo "not ok - $*"
-  failed=$((failed + 1))
-}
-note() { echo "# $*"; }
-die() {
-  not_ok "$*"
-  exit 1
-}
+# shellcheck source=report.sh
+. "$(dirname "${BASH_SOURCE[0]}")/report.sh"
 # `check WHAT CMD...`: ok/not ok on the command's status; its output is the reason.
 check() {
   local what=$1 out

@@ -25,17 +25,8 @@ EXPOSURE_MAX=1.5
 NODE_MIN=20.19
 
 started=$(date +%s)
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() {
-  echo "not ok - $*"
-  failed=$((failed + 1))
-}
-note() { echo "# $*"; }
-die() {
-  not_ok "$*"
-  exit 1
-}
+# shellcheck source=report.sh
+. "$repo/scripts/deploy/report.sh"
 elapsed() { echo $(($(date +%s) - started)); }
 
 [ "$(id -u)" = 0 ] || die "run as root (systemd-nspawn and nsenter need it)"

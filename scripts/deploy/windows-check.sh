@@ -23,17 +23,8 @@ TEST_TIMEOUT=${WINDOWS_TEST_TIMEOUT:-600} # seconds for node.exe's whole test ru
 BOOT_TIMEOUT=${WINE_BOOT_TIMEOUT:-300}    # seconds for `wineboot -i` on a new prefix
 
 started=$(date +%s)
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() {
-  echo "not ok - $*"
-  failed=$((failed + 1))
-}
-note() { echo "# $*"; }
-die() {
-  not_ok "$*"
-  exit 1
-}
+# shellcheck source=report.sh
+. "$repo/scripts/deploy/report.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (apt-get installs Wine when it is missing)"
 

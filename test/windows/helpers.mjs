@@ -17,8 +17,13 @@ export const UNDER_WINE =
   process.platform === 'win32' &&
   existsSync(path.join(process.env.SystemRoot ?? 'C:\\windows', 'system32', 'winecfg.exe'));
 
+/** Why the suites skip outside Windows (printed once, and node:test prints it per suite). */
+const NOT_WINDOWS_REASON =
+  'skipped: named pipes need a Windows process (node.exe); scripts/deploy/windows-check.sh runs these under Wine';
+
 /** Suite option: these tests mean something only in a Windows process (node.exe). */
-export const WINDOWS_ONLY = { skip: process.platform !== 'win32' && 'Windows (node.exe) only' };
+export const WINDOWS_ONLY = { skip: process.platform === 'win32' ? false : NOT_WINDOWS_REASON };
+if (process.platform !== 'win32') console.log(NOT_WINDOWS_REASON);
 
 let counter = 0;
 /** A pipe name unique to this process and call. */
