@@ -410,9 +410,19 @@ if out=$(wait_for "inventory.service to start again" "$WAIT_TIMEOUT" new_invento
 else
   not_ok "after systemctl stop inventory.service: $out"
 fi
-# Stop billing and the gateway: billing stays down, its socket listens, and the next
-# connection (a bare TCP connect) starts it.
+# Stop billing and the gateway in one command: gateway.service is ordered after billing.service,
+# so the gateway stops first and cannot start billing again by reconnecting (a CI run saw
+# that happen before the ordering was added). Billing stays down, its socket listens, and
+# the next connection (a bare TCP connect) starts it.
+cursor=$(inside journalctl --no-pager -n 0 --show-cursor | sed -n 's/^-- cursor: //p')
 inside systemctl stop gateway.service billing.service 2>/dev/null || true
+stop_order=$(inside journalctl --no-pager -o cat --after-cursor="$cursor" -u gateway.service -u billing.service |
+  grep -oE '^(Stopped|Stopping) (gateway|billing)\.service' | tr '\n' ',' || true)
+if [[ $stop_order == *"Stopped gateway.service"*"Stopping billing.service"* ]]; then
+  ok "systemctl stop gateway.service billing.service stops the gateway before billing ($stop_order)"
+else
+  not_ok "systemctl stop gateway.service billing.service: journal order $stop_order (the gateway must be stopped before billing begins to stop)"
+fi
 if active_is billing.service inactive && active_is gateway.service inactive && listening 4000; then
   in_net "$node_bin" -e 'const s = require("net").connect(4000, "127.0.0.1", () => s.end()); s.on("error", (e) => { console.error(String(e)); process.exit(1); })' || true
   if out=$(wait_for "billing.service to start" "$WAIT_TIMEOUT" active_is billing.service active); then
