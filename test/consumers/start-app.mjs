@@ -30,7 +30,7 @@ const onData = (chunk) => {
 };
 child.stdout.on('data', onData);
 child.stderr.on('data', onData);
-child.on('exit', (code, signal) => {
+child.on('close', (code, signal) => {
   clearTimeout(timer);
   if (!started) {
     console.error(`${dir}: the app exited (${signal ?? code}) before it started:\n${output}`);

@@ -25,7 +25,7 @@ function runSample(
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });
@@ -186,7 +186,7 @@ describe('billing as a cluster (sample/billing/main.ts)', () => {
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-      child.once('exit', (code) => {
+      child.once('close', (code) => {
         clearTimeout(timer);
         resolve({ code, stdout, stderr });
       });

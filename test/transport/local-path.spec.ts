@@ -92,7 +92,7 @@ function asOtherUser(script: string): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', reject);
-    child.once('exit', (code) =>
+    child.once('close', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err}`)),
     );
   });

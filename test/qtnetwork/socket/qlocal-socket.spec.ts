@@ -1393,7 +1393,7 @@ describe('tst_QLocalSocket many clients', () => {
           let out = '';
           child.stdout.on('data', (d: Buffer) => (out += d.toString()));
           child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-          child.on('exit', (code) => {
+          child.on('close', (code) => {
             clearTimeout(killer);
             resolve({ code, out });
           });
