@@ -526,7 +526,10 @@ export class TcpConnectEngine implements SocketEngine {
     const s = this.host.socket.state();
     if (!sock || (s !== SocketState.ConnectedState && s !== SocketState.ClosingState)) return false;
     if (this.writesHeld) return false;
-    const room = WRITE_BATCH_BYTES - this.unconfirmed;
+    // The batch bounds what Node holds for the kernel. A write the kernel took at once is
+    // confirmed (its callback) only on the next tick, so counting unconfirmed bytes instead
+    // would stop a long synchronous run of flushes (a burst of events) after 1 MiB.
+    const room = WRITE_BATCH_BYTES - Math.min(this.unconfirmed, sock.writableLength);
     if (this.writeQueue.size === 0 || room <= 0) return false;
     const chunks = this.writeQueue.take(room);
     let total = 0;

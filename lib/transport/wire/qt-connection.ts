@@ -104,6 +104,15 @@ const READ_AHEAD = 64 * 1024;
 const PING_MAX_FRAME = 256;
 /** Payloads up to this many bytes are copied behind their header into one Buffer (send). */
 const SMALL_FRAME = 4096;
+/**
+ * Within a burst, queued frames are handed to the kernel whenever this many bytes, or this
+ * many writes, have gathered since the last hand-over, so the peer works on them while this
+ * side goes on. The count keeps each hand-over one writev the kernel takes whole: Node's
+ * writev takes at most 1024 buffers at once, and while it finishes a longer one on a later
+ * turn of the event loop, every write after it waits in Node until then.
+ */
+const BURST_FLUSH_BYTES = 64 * 1024;
+const BURST_FLUSH_WRITES = 256;
 /** What a slot of the read-ahead queue holds once its frame is delivered. */
 const NO_FRAME = Buffer.alloc(0);
 
@@ -176,6 +185,10 @@ export class QtConnection {
   private closed = false;
   /** Set from the first frame sent in a synchronous run to the next tick (see send). */
   private burst = false;
+  /** Where `enqueued` stood when the current burst last handed its frames to the kernel. */
+  private burstFlushedAt = 0;
+  /** Socket writes made since then. */
+  private burstWrites = 0;
   /** The write waiter that whenWritten callers of the current burst share. */
   private burstWaiter: WriteWaiter | null = null;
   /** Bytes handed to the socket, and bytes it reported written, since the start. */
@@ -314,11 +327,13 @@ export class QtConnection {
       let at = 4;
       for (const c of chunks) at += c.copy(frame, at);
       this.socket.write(frame);
+      this.burstWrites++;
     } else {
       // Two writes, one system call: the socket hands every write of a tick to the kernel
       // together, so a large payload is never copied to join it to its header.
       this.socket.write(frameHeader(length));
       for (const c of chunks) this.socket.write(c);
+      this.burstWrites += 1 + chunks.length;
     }
     this.enqueued += length + 4;
     if (!this.burst) {
@@ -332,6 +347,18 @@ export class QtConnection {
       this.burst = true;
       process.nextTick(this.endBurst);
       this.socket.flush();
+      this.burstFlushedAt = this.enqueued;
+      this.burstWrites = 0;
+    } else if (
+      this.burstWrites >= BURST_FLUSH_WRITES ||
+      this.enqueued - this.burstFlushedAt >= BURST_FLUSH_BYTES
+    ) {
+      // A long burst (an emit loop of thousands of events) is handed over in parts:
+      // held to the end of the run, the peer would start on it only when this side had
+      // encoded all of it, so the two processes' work would add up instead of overlapping.
+      this.socket.flush();
+      this.burstFlushedAt = this.enqueued;
+      this.burstWrites = 0;
     }
     if (!this.paused && this.socket.bytesToWrite() > this.pauseAt()) this.pause();
     return true;

@@ -1035,6 +1035,26 @@ describe.each(FAMILIES)('tst_QTcpSocket over %s loopback (%s)', (_family, host) 
     expect(peer.readAll().toString()).toBe('xxxxx' + 'y'.repeat(21));
   });
 
+  it('flush() after each write of one synchronous run hands over more than one 1 MiB batch when the kernel takes it all', async () => {
+    const { client, peer } = await socketPair(host);
+    const MiB = 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x62);
+    // 1.5 MiB in 24 writes, each flushed: loopback TCP takes some 4 MiB without the peer
+    // reading. A write the kernel took at once is confirmed only on the next tick; the
+    // batch bound counts what Node still holds, so the run does not stop after 1 MiB.
+    for (let i = 0; i < 24; i++) {
+      client.write(chunk);
+      expect(client.flush()).toBe(true);
+    }
+    expect(client.bytesToWrite()).toBe(0);
+    const written: number[] = [];
+    client.bytesWritten.connect((n) => written.push(n));
+    let got = 0;
+    peer.readyRead.connect(() => (got += peer.readAll().length));
+    await waitUntil(() => got === 1.5 * MiB, 10000, 'the peer to read 1.5 MiB');
+    await waitUntil(() => written.reduce((x, y) => x + y, 0) === 1.5 * MiB, 10000, 'bytesWritten');
+  });
+
   it('a large backlog reports bytesWritten as the peer takes it, a batch at a time, not once at the end (as Qt reports each write to the kernel)', async () => {
     const { client, peer } = await socketPair(host);
     peer.setReadBufferSize(64 * 1024);
