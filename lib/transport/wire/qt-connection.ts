@@ -116,6 +116,14 @@ const BURST_FLUSH_WRITES = 256;
 /** What a slot of the read-ahead queue holds once its frame is delivered. */
 const NO_FRAME = Buffer.alloc(0);
 
+/** A whenWritten promise and the byte offset up to which the kernel must have the data. */
+interface WriteWaiter {
+  target: number;
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
 /**
  * One framed connection over a Qt socket: decodes frames (limits checked as the bytes
  * arrive), encodes packets, and keeps memory bounded by the limits, never by the peer:
@@ -140,14 +148,6 @@ const NO_FRAME = Buffer.alloc(0);
  *   refused with MemoryBudgetExceededError.
  * It owns its timers and its closing: `closeAndWait` is the one graceful way out.
  */
-/** A whenWritten promise and the byte offset up to which the kernel must have the data. */
-interface WriteWaiter {
-  target: number;
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
-
 export class QtConnection {
   private readonly decoder: FrameDecoder;
   private stallTimer: NodeJS.Timeout | null = null;
@@ -336,26 +336,26 @@ export class QtConnection {
       this.burstWrites += 1 + chunks.length;
     }
     this.enqueued += length + 4;
-    if (!this.burst) {
-      // The first frame of a burst goes to the kernel now; the ones sent after it in the
-      // same synchronous run wait for the socket's flush on the next tick and go together.
-      // Both ends batching whole bursts fall into lockstep (each side idle while the other
-      // works through a batch): at 16 requests in flight, req/s was 1.0x Nest's with this
-      // transport's processes busy half the time; the early frame lets the peer start on
-      // it while this side works through the rest (1.6-2.2x Nest in A/B runs). Flushing
-      // every frame instead costs a system call each (0.8-1.2x Nest).
+    // The first frame of a burst goes to the kernel now; the ones sent after it in the same
+    // synchronous run wait for the socket's flush on the next tick and go together. Both
+    // ends batching whole bursts fall into lockstep (each side idle while the other works
+    // through a batch): at 16 requests in flight, req/s was 1.0x Nest's with this
+    // transport's processes busy half the time; the early frame lets the peer start on it
+    // while this side works through the rest (1.6-2.2x Nest in A/B runs). Flushing every
+    // frame instead costs a system call each (0.8-1.2x Nest). A long burst (an emit loop of
+    // thousands of events) is also handed over in parts: held to the end of the run, the
+    // peer would start on it only once this side had encoded all of it, and the two
+    // processes' work would add up instead of overlapping.
+    const first = !this.burst;
+    if (first) {
       this.burst = true;
       process.nextTick(this.endBurst);
-      this.socket.flush();
-      this.burstFlushedAt = this.enqueued;
-      this.burstWrites = 0;
-    } else if (
+    }
+    if (
+      first ||
       this.burstWrites >= BURST_FLUSH_WRITES ||
       this.enqueued - this.burstFlushedAt >= BURST_FLUSH_BYTES
     ) {
-      // A long burst (an emit loop of thousands of events) is handed over in parts:
-      // held to the end of the run, the peer would start on it only when this side had
-      // encoded all of it, so the two processes' work would add up instead of overlapping.
       this.socket.flush();
       this.burstFlushedAt = this.enqueued;
       this.burstWrites = 0;
