@@ -24,6 +24,10 @@ if (problem) {
   console.log(
     `[scaling] reusePort tests that need SO_REUSEPORT are skipped: this Node cannot set it (needs ${problem})`,
   );
+} else {
+  console.log(
+    `[scaling] the test of a Node without SO_REUSEPORT is skipped: Node ${process.versions.node} on ${process.platform} can set it`,
+  );
 }
 const itWithReusePort = problem ? it.skip : it;
 const itWithoutReusePort = problem ? it : it.skip;

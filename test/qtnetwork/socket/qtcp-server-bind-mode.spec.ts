@@ -22,6 +22,10 @@ if (!REUSE_PORT) {
   console.log(
     `qtcp-server-bind-mode.spec: the two-servers-on-one-port reusePort test is skipped: Node ${process.versions.node} on ${process.platform} cannot set SO_REUSEPORT (Node 22.12+ or 23.1+ on Linux, FreeBSD, Solaris or AIX)`,
   );
+} else {
+  console.log(
+    `qtcp-server-bind-mode.spec: the "no SO_REUSEPORT" test is skipped: Node ${process.versions.node} on ${process.platform} can set SO_REUSEPORT, so listen with reusePort succeeds here`,
+  );
 }
 
 let scope: Scope;

@@ -689,6 +689,11 @@ describe('QTcpServer (tst_QTcpServer)', () => {
     );
 
     const scoped = linkLocal.filter((a) => a.includes('%'));
+    if (scoped.length === 0) {
+      console.warn(
+        'qtcp-server.spec: no IPv6 link-local address on this host; the scope-id test is skipped',
+      );
+    }
     (scoped.length > 0 ? it : it.skip)(
       'tst_QTcpServer::linkLocal — an IPv6 link-local address without its scope id cannot be listened on: UnsupportedSocketOperationError, "Unsupported socket operation"',
       async () => {
